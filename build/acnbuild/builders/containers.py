@@ -1,0 +1,81 @@
+"""buildah and podman: daemonless builders sharing one command shape (``<tool> build ...``)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import BuildFailed, UserError
+from ..platforms import Platform
+from .base import BuildRequest, BuiltImage, capture, common_build_flags, run_logged
+
+
+@dataclass
+class ContainersBuilder:
+    """A containers/storage builder: reproducible via ``--timestamp``, builds Windows images from COPY-only stages."""
+
+    name: str
+    cli: str
+
+    @classmethod
+    def detect(cls, name: str) -> ContainersBuilder:
+        cli = shutil.which(name)
+        if cli is None:
+            raise UserError(
+                f"CONTAINER_BUILDER={name} but `{name}` is not installed",
+                hint=f"apt-get install {name}, or pick another builder (docker, podman, buildah)",
+            )
+        return cls(name=name, cli=cli)
+
+    def describe(self) -> str:
+        return f"{self.name} ({self.cli})"
+
+    def check_platform(self, platform: Platform) -> None:
+        return None
+
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.setdefault("BUILDAH_ISOLATION", "chroot")
+        return env
+
+    def build(self, request: BuildRequest, log: Path) -> BuiltImage:
+        iidfile = log.with_suffix(".iid")
+        iidfile.unlink(missing_ok=True)
+        command = [self.cli, "build", *common_build_flags(request)]
+        command += ["--timestamp", str(request.source_date_epoch), "--iidfile", str(iidfile), str(request.context)]
+        run_logged(command, log, env=self._env(), what=f"{self.name} build of {request.reference}")
+        if not iidfile.is_file():
+            raise BuildFailed(f"{self.name} build of {request.reference} wrote no image id", log=str(log))
+        image_id = iidfile.read_text().strip()
+        if not image_id.startswith("sha256:"):
+            image_id = "sha256:" + image_id
+        return BuiltImage(reference=request.reference, image_id=image_id, size=self.size(request.reference))
+
+    def _inspect(self, reference: str, template: str) -> str | None:
+        if self.name == "buildah":
+            command = [self.cli, "inspect", "--type", "image", "--format", template, reference]
+        else:
+            command = [self.cli, "image", "inspect", "--format", template, reference]
+        result = capture(command, env=self._env())
+        return result.stdout.strip() or None if result.returncode == 0 else None
+
+    def image_id(self, reference: str) -> str | None:
+        template = "{{.FromImageID}}" if self.name == "buildah" else "{{.Id}}"
+        found = self._inspect(reference, template)
+        if found and not found.startswith("sha256:"):
+            found = "sha256:" + found
+        return found
+
+    def tag(self, image_id: str, reference: str) -> None:
+        result = capture([self.cli, "tag", image_id.removeprefix("sha256:"), reference], env=self._env())
+        if result.returncode != 0:
+            raise BuildFailed(f"{self.name} tag {image_id} {reference} failed: {result.stderr.strip()}")
+
+    def size(self, reference: str) -> int | None:
+        template = "{{.Size}}" if self.name == "podman" else ""
+        if not template:
+            return None
+        text = self._inspect(reference, template)
+        return int(text) if text and text.isdigit() else None

@@ -1,0 +1,120 @@
+"""docker: buildx when present, else the BuildKit-capable classic CLI, else (with a notice) the legacy builder."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from packaging.version import InvalidVersion, Version
+
+from ..errors import BuildFailed, UserError
+from ..platforms import Platform
+from .base import BuildRequest, BuiltImage, capture, common_build_flags, run_logged
+
+START_ENGINE_HINT = (
+    "start a Docker engine (e.g. `sudo systemctl start docker`, or `sudo dockerd > /tmp/dockerd.log 2>&1 &`), "
+    "point DOCKER_HOST at one, or build with CONTAINER_BUILDER=podman or buildah"
+)
+
+
+@dataclass
+class DockerBuilder:
+    name: str = "docker"
+    cli: str = "docker"
+    mode: str = "legacy"  # buildx | buildkit | legacy
+    _checked: bool = field(default=False, repr=False)
+
+    @classmethod
+    def detect(cls) -> DockerBuilder:
+        default_cli = shutil.which("docker")
+        if default_cli is None:
+            raise UserError("the docker CLI is not installed", hint=START_ENGINE_HINT)
+        info = capture([default_cli, "info", "--format", "{{.ServerVersion}}"])
+        if info.returncode != 0 or not info.stdout.strip():
+            host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+            detail = (info.stderr.strip().splitlines() or ["no answer"])[-1]
+            raise UserError(f"no Docker engine answers at {host}: {detail}", hint=START_ENGINE_HINT)
+        if capture([default_cli, "buildx", "version"]).returncode == 0:
+            return cls(cli=default_cli, mode="buildx")
+        for candidate in _docker_clis():
+            version = _client_version(candidate)
+            if version is not None and version < Version("23"):
+                return cls(cli=candidate, mode="buildkit")
+        return cls(cli=default_cli, mode="legacy")
+
+    def describe(self) -> str:
+        return {
+            "buildx": f"docker buildx ({self.cli})",
+            "buildkit": f"docker BuildKit via DOCKER_BUILDKIT=1 ({self.cli}; no buildx plugin found)",
+            "legacy": f"docker legacy builder ({self.cli}): neither buildx nor a BuildKit-capable CLI was found",
+        }[self.mode]
+
+    def check_platform(self, platform: Platform) -> None:
+        if platform.os == "windows" and self.mode != "buildx":
+            raise UserError(
+                f"docker cannot build {platform} images here: a Linux Docker engine cannot store Windows "
+                "images, and without the buildx plugin there is no way to export one",
+                hint="build with CONTAINER_BUILDER=buildah (or podman), or install docker buildx",
+            )
+
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        if self.mode == "buildkit":
+            env["DOCKER_BUILDKIT"] = "1"
+        elif self.mode == "legacy":
+            env["DOCKER_BUILDKIT"] = "0"
+        return env
+
+    def build(self, request: BuildRequest, log: Path) -> BuiltImage:
+        self.check_platform(request.platform)
+        if self.mode == "legacy" and not self._checked:
+            print(f"notice: {self.describe()}", file=sys.stderr)
+            self._checked = True
+        iidfile = log.with_suffix(".iid")
+        iidfile.unlink(missing_ok=True)
+        if self.mode == "buildx":
+            command = [self.cli, "buildx", "build", "--load", "--provenance=false"]
+        else:
+            command = [self.cli, "build"]
+        command += ["--progress=plain"] if self.mode != "legacy" else []
+        command += [*common_build_flags(request), "--iidfile", str(iidfile), str(request.context)]
+        run_logged(command, log, env=self._env(), what=f"docker build of {request.reference}")
+        if not iidfile.is_file():
+            raise BuildFailed(f"docker build of {request.reference} wrote no image id", log=str(log))
+        image_id = iidfile.read_text().strip()
+        return BuiltImage(reference=request.reference, image_id=image_id, size=self.size(request.reference))
+
+    def image_id(self, reference: str) -> str | None:
+        result = capture([self.cli, "image", "inspect", "--format", "{{.Id}}", reference])
+        return result.stdout.strip() or None if result.returncode == 0 else None
+
+    def tag(self, image_id: str, reference: str) -> None:
+        result = capture([self.cli, "tag", image_id, reference])
+        if result.returncode != 0:
+            raise BuildFailed(f"docker tag {image_id} {reference} failed: {result.stderr.strip()}")
+
+    def size(self, reference: str) -> int | None:
+        result = capture([self.cli, "image", "inspect", "--format", "{{.Size}}", reference])
+        return int(result.stdout.strip()) if result.returncode == 0 and result.stdout.strip().isdigit() else None
+
+
+def _docker_clis() -> list[str]:
+    """Every distinct docker executable on PATH, in PATH order."""
+    seen: dict[str, str] = {}
+    for directory in os.environ.get("PATH", "").split(os.pathsep):
+        candidate = Path(directory) / "docker"
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            seen.setdefault(str(candidate.resolve()), str(candidate))
+    return list(seen.values())
+
+
+def _client_version(cli: str) -> Version | None:
+    result = capture([cli, "version", "--format", "{{.Client.Version}}"])
+    text = result.stdout.strip().split("+")[0]
+    try:
+        return Version(text) if text else None
+    except InvalidVersion:
+        return None

@@ -1,0 +1,198 @@
+"""Find ``components/*/BUILD.yaml``, validate each against the schema, and build the model.
+
+This is the only module that reads YAML. Errors name the file, the line and the key.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from .errors import UserError
+from .model import Component, GoBinary, OsImage, Repository, VersionRule
+from .platforms import Platform
+
+BUILD_FILE = "BUILD.yaml"
+
+
+@cache
+def schema() -> dict[str, Any]:
+    text = resources.files("acnbuild").joinpath("schema/build.schema.json").read_text()
+    return json.loads(text)
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The repository root: the nearest directory above ``start`` holding ``components/``."""
+    here = (start or Path.cwd()).resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / "components").is_dir() and (candidate / "go.mod").is_file():
+            return candidate
+    raise UserError(
+        f"no monorepo root (a directory with components/ and go.mod) above {here}",
+        hint="run nox from the repository checkout",
+    )
+
+
+def load_repository(root: Path) -> Repository:
+    files = sorted((root / "components").glob(f"*/{BUILD_FILE}"))
+    if not files:
+        raise UserError(f"no components/*/{BUILD_FILE} under {root}")
+    components = {}
+    binaries_seen: dict[str, Path] = {}
+    for path in files:
+        component = load_component(path, root)
+        for binary in component.binaries:
+            if binary.name in binaries_seen:
+                raise UserError(
+                    f"{_rel(path, root)}: binary {binary.name!r} is also declared in "
+                    f"{_rel(binaries_seen[binary.name], root)}",
+                    hint="binary names must be unique across components (they share output/)",
+                )
+            binaries_seen[binary.name] = path
+        components[component.name] = component
+    return Repository(root=root, components=components)
+
+
+def load_component(path: Path, root: Path) -> Component:
+    rel = _rel(path, root)
+    text = path.read_text()
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{rel}:{mark.line + 1}" if mark else rel
+        raise UserError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{rel}:1: expected a mapping of keys (image, version, binaries, ...)")
+    _validate(data, node, rel)
+    return _to_component(data, node, path, root)
+
+
+def _validate(data: dict[str, Any], node: yaml.Node, rel: str) -> None:
+    validator = jsonschema.Draft202012Validator(schema())
+    errors = sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
+    if not errors:
+        return
+    lines = []
+    for error in errors:
+        best = jsonschema.exceptions.best_match([error])
+        keys = list(best.absolute_path)
+        key = ".".join(str(k) for k in keys) or "(top level)"
+        line = _line_of(node, keys)
+        hint = best.schema.get("description") if isinstance(best.schema, dict) else None
+        if not hint and isinstance(best.schema, dict):
+            hint = _description_at(keys)
+        message = f"{rel}:{line}: {key}: {best.message}"
+        lines.append(message + (f"\n  fix: {hint}" if hint else ""))
+    raise UserError("invalid BUILD.yaml\n" + "\n".join(lines))
+
+
+def _description_at(keys: list[Any]) -> str | None:
+    """The schema description of the property a failing value belongs to."""
+    current: Any = schema()
+    description = None
+    for key in keys:
+        if isinstance(key, int):
+            current = current.get("items", {})
+        else:
+            props = current.get("properties", {})
+            current = props.get(key) or current.get("additionalProperties") or {}
+        if isinstance(current, dict) and "$ref" in current:
+            name = current["$ref"].rsplit("/", 1)[-1]
+            current = schema()["$defs"][name]
+        if isinstance(current, dict) and current.get("description"):
+            description = current["description"]
+    return description
+
+
+def _line_of(node: yaml.Node | None, keys: list[Any]) -> int:
+    """1-based line of the value at ``keys`` (or of the nearest ancestor that exists)."""
+    line = node.start_mark.line + 1 if node is not None else 1
+    current = node
+    for key in keys:
+        if isinstance(current, yaml.MappingNode):
+            match = next((v for k, v in current.value if k.value == key), None)
+            key_node = next((k for k, _ in current.value if k.value == key), None)
+            if match is None:
+                break
+            line = (key_node or match).start_mark.line + 1
+            current = match
+        elif isinstance(current, yaml.SequenceNode) and isinstance(key, int) and key < len(current.value):
+            current = current.value[key]
+            line = current.start_mark.line + 1
+        else:
+            break
+    return line
+
+
+def _to_component(data: dict[str, Any], node: yaml.Node, path: Path, root: Path) -> Component:
+    rel = _rel(path, root)
+    directory = path.parent
+    name = directory.name
+    platforms = tuple(Platform.parse(p) for p in data["platforms"])
+    images = {}
+    for os_name, spec in data["images"].items():
+        dockerfile = directory / spec["dockerfile"]
+        if not dockerfile.is_file():
+            line = _line_of(node, ["images", os_name, "dockerfile"])
+            raise UserError(
+                f"{rel}:{line}: images.{os_name}.dockerfile: {spec['dockerfile']} does not exist",
+                hint=f"create {_rel(dockerfile, root)} or fix the file name",
+            )
+        images[os_name] = OsImage(dockerfile=dockerfile, target=spec["target"], base=spec["base"])
+    for platform in platforms:
+        if platform.os not in images:
+            line = _line_of(node, ["platforms"])
+            raise UserError(
+                f"{rel}:{line}: platforms: {platform} needs an `images.{platform.os}` entry",
+                hint=f"add images.{platform.os} (dockerfile, target, base) or drop the platform",
+            )
+    binaries = []
+    for index, spec in enumerate(data["binaries"]):
+        package_dir = directory / spec["package"]
+        if not package_dir.is_dir():
+            line = _line_of(node, ["binaries", index, "package"])
+            raise UserError(
+                f"{rel}:{line}: binaries[{index}].package: {spec['package']} is not a directory",
+                hint="give the Go package directory relative to the component, e.g. ./cmd/<name>",
+            )
+        binaries.append(
+            GoBinary(
+                name=spec["name"],
+                package="./" + package_dir.resolve().relative_to(root).as_posix(),
+                version_vars=tuple(spec.get("version_vars", ())),
+                x_vars=tuple(sorted(spec.get("x_vars", {}).items())),
+            )
+        )
+    for index, file_name in enumerate(data.get("files", ())):
+        if not (directory / file_name).is_file():
+            line = _line_of(node, ["files", index])
+            raise UserError(f"{rel}:{line}: files[{index}]: {file_name} does not exist in {name}/")
+    version = data["version"]
+    return Component(
+        name=name,
+        directory=directory,
+        build_file=path,
+        image=data["image"],
+        description=data.get("description", f"the {data['image']} image"),
+        version_rule=VersionRule(rule=version["rule"], match=version.get("match")),
+        binaries=tuple(binaries),
+        platforms=platforms,
+        images=images,
+        files=tuple(data.get("files", ())),
+        build_args=tuple(sorted(data.get("build_args", {}).items())),
+    )
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(path)

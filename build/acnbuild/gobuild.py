@@ -1,0 +1,101 @@
+"""Hermetic Go compilation: the pinned toolchain, a scrubbed environment, reproducible flags."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import BuildFailed, UserError
+from .fingerprint import combine, files_digest
+from .model import GoBinary
+from .platforms import Platform
+from .toolchain import GoToolchain
+
+BUILD_FLAGS = ("-trimpath", "-buildvcs=false")
+
+
+@dataclass(frozen=True)
+class GoBuild:
+    """One binary for one platform, with the version it embeds."""
+
+    binary: GoBinary
+    platform: Platform
+    version: str
+
+    def ldflags(self) -> str:
+        flags = ["-s", "-w", "-buildid="]
+        for var in self.binary.version_vars:
+            flags.append(f"-X={var}={self.version}")
+        for var, value in self.binary.x_vars:
+            flags.append(f"-X={var}={value}")
+        return " ".join(flags)
+
+    def command(self, go: Path, output: Path) -> list[str]:
+        return [str(go), "build", *BUILD_FLAGS, f"-ldflags={self.ldflags()}", "-o", str(output), self.binary.package]
+
+
+def source_files(toolchain: GoToolchain, root: Path, build: GoBuild) -> list[Path]:
+    """The files of the package and every non-standard package it imports, for this GOOS/GOARCH."""
+    template = (
+        "{{if not .Standard}}{{.Dir}}\t{{range .GoFiles}}{{.}} {{end}}{{range .EmbedFiles}}{{.}} {{end}}"
+        "{{range .OtherFiles}}{{.}} {{end}}{{end}}"
+    )
+    result = subprocess.run(
+        [str(toolchain.go), "list", "-deps", "-f", template, build.binary.package],
+        cwd=root,
+        env=toolchain.env(build.platform),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise UserError(f"go list {build.binary.package} failed:\n{result.stderr.strip()}")
+    files = [root / "go.mod"]
+    if (root / "go.sum").is_file():
+        files.append(root / "go.sum")
+    for line in result.stdout.splitlines():
+        if not line.strip():
+            continue
+        directory, _, names = line.partition("\t")
+        files.extend(Path(directory) / name for name in names.split())
+    return files
+
+
+def fingerprint(toolchain: GoToolchain, root: Path, build: GoBuild) -> str:
+    return combine(
+        {
+            "kind": "go-binary",
+            "toolchain": toolchain.version,
+            "package": build.binary.package,
+            "platform": str(build.platform),
+            "flags": BUILD_FLAGS,
+            "ldflags": build.ldflags(),
+            "env": {k: v for k, v in toolchain.env(build.platform).items() if k.startswith(("GO", "CGO"))
+                    and k not in ("GOROOT", "GOPATH", "GOCACHE", "GOMODCACHE")},
+            "sources": files_digest(root, source_files(toolchain, root, build)),
+        }
+    )
+
+
+def compile_binary(toolchain: GoToolchain, root: Path, build: GoBuild, output: Path, log: Path) -> None:
+    """Compile to a temporary name, then rename: a failed build never leaves a partial binary."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    partial = output.with_name(f".{output.name}.partial")
+    command = build.command(toolchain.go, partial)
+    with open(log, "w") as handle:
+        handle.write("$ " + " ".join(command) + "\n")
+        handle.write(json.dumps(toolchain.env(build.platform), indent=1) + "\n")
+        handle.flush()
+        result = subprocess.run(
+            command, cwd=root, env=toolchain.env(build.platform), stdout=handle, stderr=subprocess.STDOUT, check=False
+        )
+    if result.returncode != 0:
+        partial.unlink(missing_ok=True)
+        tail = log.read_text().splitlines()[-15:]
+        raise BuildFailed(
+            f"go build of {build.binary.name} for {build.platform} failed:\n" + "\n".join(tail), log=str(log)
+        )
+    os.replace(partial, output)

@@ -1,0 +1,80 @@
+"""Immutable, typed targets built from validated BUILD.yaml data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import UserError
+from .platforms import Platform
+
+
+@dataclass(frozen=True)
+class VersionRule:
+    """``repo``: the repository-wide describe; ``component-tag``: only tags matching ``match``."""
+
+    rule: str
+    match: str | None = None
+
+
+@dataclass(frozen=True)
+class GoBinary:
+    name: str
+    package: str  # relative to the repository root, e.g. ./components/cns/cmd/azure-cns
+    version_vars: tuple[str, ...] = ()
+    x_vars: tuple[tuple[str, str], ...] = ()
+
+    def file_name(self, platform: Platform) -> str:
+        return self.name + platform.exe_suffix
+
+
+@dataclass(frozen=True)
+class OsImage:
+    dockerfile: Path
+    target: str
+    base: str
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    directory: Path
+    build_file: Path
+    image: str
+    description: str
+    version_rule: VersionRule
+    binaries: tuple[GoBinary, ...]
+    platforms: tuple[Platform, ...]
+    images: dict[str, OsImage] = field(hash=False)
+    files: tuple[str, ...] = ()
+    build_args: tuple[tuple[str, str], ...] = ()
+
+    def supports(self, platform: Platform) -> bool:
+        return any(p.same_target(platform) for p in self.platforms)
+
+    def require_platform(self, platform: Platform) -> None:
+        if not self.supports(platform):
+            supported = ", ".join(str(p) for p in self.platforms)
+            raise UserError(
+                f"{self.name} does not support platform {platform} (it declares: {supported})",
+                hint=f"pick one of {supported}, or add it to `platforms` in {self.build_file}",
+            )
+
+    def os_image(self, platform: Platform) -> OsImage:
+        self.require_platform(platform)
+        return self.images[platform.os]
+
+
+@dataclass(frozen=True)
+class Repository:
+    """Every component of the monorepo, by name."""
+
+    root: Path
+    components: dict[str, Component] = field(hash=False)
+
+    def component(self, name: str) -> Component:
+        try:
+            return self.components[name]
+        except KeyError:
+            known = ", ".join(sorted(self.components))
+            raise UserError(f"unknown component {name!r}", hint=f"known components: {known}") from None

@@ -1,0 +1,83 @@
+"""The end of a run: one table for people (stderr), JSON for machines."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from .executor import Outcome
+from .plan import Plan
+from .records import RecordStore
+
+console = Console(stderr=True, highlight=False)
+
+_STATUS_STYLE = {"built": "green", "cached": "cyan", "failed": "bold red", "skipped": "yellow"}
+
+
+def progress(outcome: Outcome) -> None:
+    style = _STATUS_STYLE.get(outcome.status, "")
+    console.print(f"[{style}]{outcome.status:>7}[/] {outcome.action.summary} [dim]({outcome.seconds:.1f}s)[/]")
+    if outcome.error and outcome.status == "failed":
+        console.print(outcome.error, style="red", markup=False)
+
+
+def human_size(size: int | None) -> str:
+    if size is None:
+        return "-"
+    value = float(size)
+    for unit in ("B", "kB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return str(size)
+
+
+def summary(outcomes: Sequence[Outcome]) -> None:
+    table = Table(title="images", title_justify="left", show_lines=False)
+    for column in ("image", "platform", "status", "image id", "size", "time"):
+        table.add_column(column)
+    for outcome in outcomes:
+        if outcome.action.kind != "image":
+            continue
+        details = outcome.action.details
+        image_id = str(outcome.result.get("image_id", "-")).removeprefix("sha256:")[:12]
+        table.add_row(
+            details["reference"],
+            details["platform"],
+            f"[{_STATUS_STYLE.get(outcome.status, '')}]{outcome.status}[/]",
+            image_id,
+            human_size(outcome.result.get("size")),
+            f"{outcome.seconds:.1f}s",
+        )
+    console.print(table)
+
+
+def outcomes_json(outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
+    return [
+        {"id": o.action.id, "kind": o.action.kind, "status": o.status, "seconds": round(o.seconds, 3),
+         "result": o.result, "error": o.error, **o.action.details}
+        for o in outcomes
+    ]
+
+
+def print_plan(plan: Plan, records: RecordStore, as_json: bool) -> None:
+    data = plan.to_json(records)
+    if as_json:
+        print(json.dumps(data, indent=2))
+        return
+    table = Table(title="plan", title_justify="left")
+    for column in ("action", "needs", "would", "why", "fingerprint"):
+        table.add_column(column)
+    for row in data["actions"]:
+        table.add_row(
+            row["summary"],
+            ", ".join(row["deps"]) or "-",
+            "run" if row["would_run"] else "skip",
+            row["reason"],
+            row["fingerprint"][:12],
+        )
+    Console(highlight=False).print(table)

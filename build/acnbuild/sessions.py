@@ -1,0 +1,134 @@
+"""What each nox session does; ``noxfile.py`` only registers these."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Sequence
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+from . import builders, discover, naming, report, settings, toolchain
+from .cachedirs import state_dir
+from .errors import BuildFailed, UserError
+from .executor import Executor, Outcome
+from .model import Component, Repository
+from .pipeline import ImageTarget, PlanBuilder, image_target
+from .plan import Plan
+from .records import RecordStore
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def for_people(func: F) -> F:
+    """Print UserError/BuildFailed plainly and exit with their code instead of a traceback."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (UserError, BuildFailed) as exc:
+            report.console.print(f"error: {exc}", style="bold red", markup=False)
+            raise SystemExit(exc.exit_code) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def load(root: Path | None = None) -> Repository:
+    root = root or discover.find_root()
+    return discover.load_repository(root)
+
+
+def _selected(repo: Repository, names: Sequence[str]) -> list[Component]:
+    return [repo.component(n) for n in names] if names else list(repo.components.values())
+
+
+def targets(
+    repo: Repository, config: settings.Settings, names: Sequence[str], *, strict: bool
+) -> list[ImageTarget]:
+    """Image targets for the components × platforms; ``strict`` makes an unsupported platform an error."""
+    result = []
+    for component in _selected(repo, names):
+        for platform in config.platforms:
+            if not component.supports(platform) and not strict:
+                report.console.print(f"note: {component.name} does not ship {platform}; left out", style="dim")
+                continue
+            result.append(image_target(repo, component, platform, config.registry))
+    if not result:
+        raise UserError("nothing to build for " + ", ".join(str(p) for p in config.platforms))
+    return result
+
+
+def build_plan(repo: Repository, config: settings.Settings, image_targets: Sequence[ImageTarget]) -> Plan:
+    builder = builders.select(config.builder)
+    for target in image_targets:
+        builder.check_platform(target.platform)
+    planner = PlanBuilder(repo, toolchain.ensure(repo.root), builder)
+    for target in image_targets:
+        planner.add_image(target)
+    return planner.plan()
+
+
+def execute(repo: Repository, config: settings.Settings, plan: Plan) -> list[Outcome]:
+    records = RecordStore(state_dir(repo.root) / "records")
+    executor = Executor(records, state_dir(repo.root) / "logs", config.jobs, progress=report.progress)
+    outcomes = executor.run(plan)
+    report.summary(outcomes)
+    if config.json:
+        print(json.dumps(report.outcomes_json(outcomes), indent=2))
+    failed = [o for o in outcomes if o.status == "failed"]
+    if failed:
+        raise BuildFailed(f"{len(failed)} action(s) failed: " + ", ".join(o.action.id for o in failed))
+    return outcomes
+
+
+def build_images(posargs: Sequence[str], names: Sequence[str], *, strict: bool, prog: str) -> list[Outcome]:
+    """The image sessions' work, callable from tests: returns the outcomes of every action."""
+    repo = load()
+    config = settings.resolve(posargs, prog=prog)
+    image_targets = targets(repo, config, list(names) or list(config.components), strict=strict)
+    plan = build_plan(repo, config, image_targets)
+    if config.dry_run:
+        report.print_plan(plan, RecordStore(state_dir(repo.root) / "records"), config.json)
+        return []
+    report.console.print(f"builder: {builders.select(config.builder).describe()}", style="dim")
+    return execute(repo, config, plan)
+
+
+# --- session bodies -------------------------------------------------------------------------------
+
+
+@for_people
+def image(session: Any, component: str) -> None:
+    build_images(session.posargs, [component], strict=True, prog=f"nox -s {component}-image --")
+
+
+@for_people
+def images(session: Any) -> None:
+    build_images(session.posargs, [], strict=False, prog="nox -s images --")
+
+
+@for_people
+def image_name(session: Any, component: str) -> None:
+    repo = load()
+    config = settings.resolve(session.posargs, prog=f"nox -s {component}-image-name --")
+    print(naming.image_name(naming.check_registry(config.registry), repo.component(component).image))
+    sys.stdout.flush()
+
+
+@for_people
+def image_name_and_tag(session: Any, component: str) -> None:
+    repo = load()
+    config = settings.resolve(session.posargs, prog=f"nox -s {component}-image-name-and-tag --")
+    print(image_target(repo, repo.component(component), config.platform, config.registry).reference)
+    sys.stdout.flush()
+
+
+@for_people
+def plan(session: Any) -> None:
+    repo = load()
+    config = settings.resolve(session.posargs, prog="nox -s plan --")
+    image_targets = targets(repo, config, list(config.components), strict=bool(config.components))
+    report.print_plan(build_plan(repo, config, image_targets), RecordStore(state_dir(repo.root) / "records"),
+                      config.json)

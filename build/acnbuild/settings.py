@@ -1,0 +1,89 @@
+"""Build settings from the upstream environment variables and session posargs (posargs win)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform as host_platform
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from .errors import UserError
+from .platforms import Platform
+
+DEFAULT_REGISTRY = "acnpublic.azurecr.io"
+DEFAULT_BUILDER = "docker"
+BUILDERS = ("docker", "podman", "buildah")
+
+
+def host_arch() -> str:
+    machine = host_platform.machine().lower()
+    return {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64", "amd64": "amd64"}.get(machine, machine)
+
+
+@dataclass(frozen=True)
+class Settings:
+    platforms: tuple[Platform, ...]
+    registry: str
+    builder: str
+    dry_run: bool = False
+    json: bool = False
+    jobs: int = 0
+    components: tuple[str, ...] = field(default=())
+
+    @property
+    def platform(self) -> Platform:
+        return self.platforms[0]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UserError(f"{self.prog}: {message}", hint=self.format_usage().strip())
+
+
+def parser(prog: str) -> argparse.ArgumentParser:
+    p = _Parser(prog=prog, add_help=False)
+    p.add_argument("--platform", action="append", help="os/arch[/variant] (repeatable); env PLATFORM")
+    p.add_argument("--registry", help="image registry; env IMAGE_REGISTRY")
+    p.add_argument("--builder", help="docker, podman or buildah; env CONTAINER_BUILDER")
+    p.add_argument("--component", action="append", help="limit to these components (repeatable)")
+    p.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("-j", "--jobs", type=int, default=0, help="parallel actions (default: CPU count)")
+    return p
+
+
+def default_platform(env: Mapping[str, str]) -> str:
+    """``PLATFORM ?= $(OS)/$(ARCH)`` with ``OS ?= $(GOOS)``, ``ARCH ?= $(GOARCH)`` as upstream."""
+    if env.get("PLATFORM"):
+        return env["PLATFORM"]
+    goos = env.get("GOOS") or "linux"
+    goarch = env.get("GOARCH") or host_arch()
+    return f"{goos}/{goarch}"
+
+
+def resolve(
+    posargs: Sequence[str], *, prog: str = "nox", env: Mapping[str, str] | None = None
+) -> Settings:
+    env = os.environ if env is None else env
+    args = parser(prog).parse_args(list(posargs))
+    platform_texts = args.platform or [default_platform(env)]
+    platforms = tuple(dict.fromkeys(Platform.parse(t) for t in platform_texts))
+    registry = (args.registry or env.get("IMAGE_REGISTRY") or DEFAULT_REGISTRY).rstrip("/")
+    builder = args.builder or env.get("CONTAINER_BUILDER") or DEFAULT_BUILDER
+    if builder not in BUILDERS:
+        raise UserError(
+            f"unknown container builder {builder!r} (from {'--builder' if args.builder else 'CONTAINER_BUILDER'})",
+            hint="use one of: " + ", ".join(BUILDERS),
+        )
+    if args.jobs < 0:
+        raise UserError("--jobs must be 0 (automatic) or more")
+    return Settings(
+        platforms=platforms,
+        registry=registry,
+        builder=builder,
+        dry_run=args.dry_run,
+        json=args.json,
+        jobs=args.jobs or (os.cpu_count() or 2),
+        components=tuple(args.component or ()),
+    )

@@ -1,0 +1,109 @@
+"""Component versions from git tags, with upstream's rules (reference/acn-image-build.md §2)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from .errors import UserError
+from .model import Component, VersionRule
+
+# Tag families that belong to individually versioned tools; the repository version ignores them.
+REPO_DESCRIBE_EXCLUDES = (
+    "cilium-log-collector*",
+    "azure-iptables-monitor*",
+    "azure-ip-masq-merger*",
+    "azure-ipam*",
+    "dropgz*",
+    "zapai*",
+    "ipv6-hp-bpf*",
+    "azure-block-iptables*",
+)
+_TAG_SAFE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+
+
+def override_variables(component: Component) -> tuple[str, ...]:
+    """Environment variables that pin a component's version, most specific first."""
+    specific = component.name.upper().replace("-", "_") + "_VERSION"
+    return (specific, "VERSION")
+
+
+def describe_args(rule: VersionRule) -> list[str]:
+    if rule.rule == "repo":
+        return ["describe", "--tags", "--always", *(f"--exclude={p}" for p in REPO_DESCRIBE_EXCLUDES)]
+    return ["describe", f"--match={rule.match}", "--tags", "--always"]
+
+
+def version_from_describe(rule: VersionRule, described: str) -> str:
+    """Apply upstream's ``notdir`` to component-tag versions (azure-ipam/v0.4.1-2-g… → v0.4.1-2-g…)."""
+    return described.rsplit("/", 1)[-1] if rule.rule == "component-tag" else described
+
+
+def component_version(component: Component, root: Path, env: Mapping[str, str] | None = None) -> str:
+    env = os.environ if env is None else env
+    for variable in override_variables(component):
+        if env.get(variable):
+            return _checked(env[variable], f"${variable}")
+    described = _git(root, *describe_args(component.version_rule))
+    return _checked(version_from_describe(component.version_rule, described), f"git describe in {root}")
+
+
+def _checked(version: str, source: str) -> str:
+    if not _TAG_SAFE.match(version):
+        raise UserError(
+            f"version {version!r} from {source} cannot be used in an image tag",
+            hint="tags allow letters, digits, '_', '.' and '-' (at most 128); a '/' means a prefixed "
+            "tag family is not excluded: set VERSION=... or exclude that family",
+        )
+    return version
+
+
+@dataclass(frozen=True)
+class Revision:
+    commit: str
+    source_date_epoch: int
+
+
+@cache
+def _revision_cached(root: Path, sde_env: str | None) -> Revision:
+    commit = _git(root, "rev-parse", "HEAD")
+    if sde_env:
+        epoch = int(sde_env)
+    else:
+        epoch = int(_git(root, "log", "-1", "--format=%ct"))
+    return Revision(commit=commit, source_date_epoch=epoch)
+
+
+def revision(root: Path, env: Mapping[str, str] | None = None) -> Revision:
+    """The commit and SOURCE_DATE_EPOCH (env wins, else the last commit's time)."""
+    env = os.environ if env is None else env
+    sde = env.get("SOURCE_DATE_EPOCH")
+    if sde and not sde.isdigit():
+        raise UserError(f"SOURCE_DATE_EPOCH={sde!r} is not a whole number of seconds")
+    return _revision_cached(root.resolve(), sde or None)
+
+
+def _git(root: Path, *args: str) -> str:
+    try:
+        result = subprocess.run(
+            ["git", *args],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=False,
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GIT_CONFIG_NOSYSTEM": "1", "LC_ALL": "C"},
+        )
+    except FileNotFoundError:
+        raise UserError("git is not installed", hint="apt-get install git, or set VERSION=...") from None
+    if result.returncode != 0:
+        raise UserError(
+            f"`git {' '.join(args)}` failed in {root}: {result.stderr.strip()}",
+            hint="build from a git checkout with at least one commit, or set VERSION=... "
+            "(and SOURCE_DATE_EPOCH=...)",
+        )
+    return result.stdout.strip()

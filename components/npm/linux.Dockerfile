@@ -1,0 +1,11 @@
+# azure-npm Linux image
+# COPY-only: the pinned toolchain compiles the binaries before the image build; bin/ holds them.
+ARG BASE_IMAGE=scratch
+ARG ARCH
+ARG OS
+ARG PLATFORM
+ARG VERSION
+FROM ${BASE_IMAGE} AS linux
+ARG VERSION
+COPY bin/azure-npm /usr/bin/azure-npm
+ENTRYPOINT ["/usr/bin/azure-npm", "start"]

@@ -1,0 +1,3 @@
+module github.com/acn-monorepo/acn
+
+go 1.26
