@@ -1,86 +1,63 @@
-# /// script
-# requires-python = ">=3.11"
-# dependencies = [
-#   "nox==2026.10.20",
-#   "PyYAML==6.0.3",
-#   "jsonschema==4.26.0",
-#   "rich==15.0.0",
-#   "packaging==26.2",
-# ]
-# ///
-"""Session registration only: every session body lives in build/acnbuild/sessions.py.
+"""Session registration only; every session body lives in build/acnbuild (see README, developer section).
 
-Sessions are discovered from components/*/BUILD.yaml. The script block above makes nox run this file in
-an environment holding the build system's own dependencies (nox's script mode, .nox/_nox_script_mode).
+Sessions are discovered from components/*/BUILD.yaml. Each runs the build system in one shared environment
+(.nox/_acnbuild), installed once per requirements/lock.txt, so no session installs anything of its own.
 """
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
 import nox
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "build"))
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT / "build"))
 
-from acnbuild import sessions  # noqa: E402
-from acnbuild.errors import UserError  # noqa: E402
+from acnbuild import bootstrap  # noqa: E402  (standard library only)
 
 nox.needs_version = ">=2025.2.9"
 nox.options.sessions = ["lint", "tests"]
-nox.options.error_on_external_run = True
-
-try:
-    REPOSITORY = sessions.load(Path(__file__).resolve().parent)
-except UserError as error:
-    print(f"error: {error}", file=sys.stderr)
-    raise SystemExit(2) from None
+COMPONENTS = sorted(p.parent.name for p in ROOT.glob("components/*/BUILD.yaml"))
 
 
-def _register(name: str, doc: str, body: object, *args: str) -> None:
+def _tool(*args: str, module: str = "acnbuild") -> None:
+    """Run the shared environment's Python; its exit code (2 for bad input) becomes nox's."""
+    python = bootstrap.tool_python(ROOT)
+    code = subprocess.call([str(python), "-m", module, *args], cwd=ROOT, env=bootstrap.tool_env(ROOT))
+    if code:
+        raise SystemExit(code)
+
+
+def _register(name: str, doc: str, *args: str) -> None:
     def session(s: nox.Session) -> None:
-        body(s, *args)  # type: ignore[operator]
+        _tool(*args, *s.posargs)
 
     session.__doc__ = doc
-    session.__name__ = name.replace("-", "_")
-    nox.session(name=name, python=False, tags=["images"] if name.endswith("image") else [])(session)
+    nox.session(name=name, python=False)(session)
 
 
-for _component in REPOSITORY.components.values():
-    _c, _image = _component.name, _component.image
-    _register(f"{_c}-image", f"Build the {_image} image for PLATFORM (default linux/amd64).", sessions.image, _c)
-    _register(f"{_c}-image-name", f"Print the {_image} image name (registry/name).", sessions.image_name, _c)
+for _c in COMPONENTS:
+    _register(f"{_c}-image", f"Build the {_c} image for PLATFORM (default linux/amd64).", "image", _c)
+    _register(f"{_c}-image-name", f"Print the {_c} image name (registry/name).", "image-name", _c)
     _register(
-        f"{_c}-image-name-and-tag",
-        f"Print the {_image} image reference for PLATFORM (registry/name:os-arch-version).",
-        sessions.image_name_and_tag,
-        _c,
+        f"{_c}-image-name-and-tag", f"Print the {_c} image reference for PLATFORM.", "image-name-and-tag", _c
     )
 
-
-@nox.session(python=False)
-def images(session: nox.Session) -> None:
-    """Build every component's image for PLATFORM (components without it are left out)."""
-    sessions.images(session)
+_register("images", "Build every component's image for PLATFORM (those without it are left out).", "images")
+_register("plan", "Show the actions a build would take and why (-- --json for machines).", "plan")
 
 
 @nox.session(python=False)
-def plan(session: nox.Session) -> None:
-    """Show the actions a build would take and why (-- --json for machines)."""
-    sessions.plan(session)
-
-
-@nox.session(reuse_venv=True)
 def tests(session: nox.Session) -> None:
-    """Run unit and integration tests (real engine and registry); pytest args after --."""
-    session.install("--require-hashes", "-r", "requirements/lock.txt")
-    session.run("pytest", *(session.posargs or ["tests"]), env={"PYTHONHASHSEED": "0"})
+    """Run unit and integration tests (real engine, registry, builders); pytest args after --."""
+    _tool(*(session.posargs or ["tests"]), module="pytest")
 
 
-@nox.session(reuse_venv=True)
+@nox.session(python=False)
 def lint(session: nox.Session) -> None:
-    """Check formatting and lint Python (ruff) and Go (gofmt, go vet with the pinned toolchain)."""
-    session.install("--require-hashes", "-r", "requirements/lock.txt")
-    session.run("ruff", "format", "--check", ".")
-    session.run("ruff", "check", ".")
-    session.run("python", "-m", "acnbuild.golint", env={"PYTHONPATH": "build"})
+    """Check Python (ruff format + lint) and Go (gofmt, go vet) with the pinned tools."""
+    _tool("format", "--check", ".", module="ruff")
+    _tool("check", ".", module="ruff")
+    _tool("golint", module="acnbuild")

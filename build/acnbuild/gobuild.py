@@ -41,7 +41,7 @@ def source_files(toolchain: GoToolchain, root: Path, build: GoBuild) -> list[Pat
     """The files of the package and every non-standard package it imports, for this GOOS/GOARCH."""
     template = (
         "{{if not .Standard}}{{.Dir}}\t{{range .GoFiles}}{{.}} {{end}}{{range .EmbedFiles}}{{.}} {{end}}"
-        "{{range .OtherFiles}}{{.}} {{end}}{{end}}"
+        "{{range .SFiles}}{{.}} {{end}}{{end}}"
     )
     result = subprocess.run(
         [str(toolchain.go), "list", "-deps", "-f", template, build.binary.package],

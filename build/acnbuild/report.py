@@ -14,6 +14,8 @@ from .plan import Plan
 from .records import RecordStore
 
 console = Console(stderr=True, highlight=False)
+if not console.is_terminal:
+    console.width = 200  # CI logs: never truncate image references
 
 _STATUS_STYLE = {"built": "green", "cached": "cyan", "failed": "bold red", "skipped": "yellow"}
 

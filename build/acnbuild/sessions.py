@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable, Sequence
 from functools import wraps
 from pathlib import Path
@@ -60,8 +59,7 @@ def targets(
     return result
 
 
-def build_plan(repo: Repository, config: settings.Settings, image_targets: Sequence[ImageTarget]) -> Plan:
-    builder = builders.select(config.builder)
+def build_plan(repo: Repository, builder: builders.Builder, image_targets: Sequence[ImageTarget]) -> Plan:
     for target in image_targets:
         builder.check_platform(target.platform)
     planner = PlanBuilder(repo, toolchain.ensure(repo.root), builder)
@@ -88,47 +86,57 @@ def build_images(posargs: Sequence[str], names: Sequence[str], *, strict: bool, 
     repo = load()
     config = settings.resolve(posargs, prog=prog)
     image_targets = targets(repo, config, list(names) or list(config.components), strict=strict)
-    plan = build_plan(repo, config, image_targets)
+    builder = builders.select(config.builder)
+    plan = build_plan(repo, builder, image_targets)
     if config.dry_run:
         report.print_plan(plan, RecordStore(state_dir(repo.root) / "records"), config.json)
         return []
-    report.console.print(f"builder: {builders.select(config.builder).describe()}", style="dim")
+    report.console.print(f"builder: {builder.describe()}", style="dim")
     return execute(repo, config, plan)
 
 
-# --- session bodies -------------------------------------------------------------------------------
+# --- session bodies: each takes the session's posargs -------------------------------------------
 
 
 @for_people
-def image(session: Any, component: str) -> None:
-    build_images(session.posargs, [component], strict=True, prog=f"nox -s {component}-image --")
+def image(posargs: Sequence[str], component: str) -> None:
+    build_images(posargs, [component], strict=True, prog=f"nox -s {component}-image --")
 
 
 @for_people
-def images(session: Any) -> None:
-    build_images(session.posargs, [], strict=False, prog="nox -s images --")
+def images(posargs: Sequence[str]) -> None:
+    build_images(posargs, [], strict=False, prog="nox -s images --")
 
 
 @for_people
-def image_name(session: Any, component: str) -> None:
+def image_name(posargs: Sequence[str], component: str) -> None:
     repo = load()
-    config = settings.resolve(session.posargs, prog=f"nox -s {component}-image-name --")
-    print(naming.image_name(naming.check_registry(config.registry), repo.component(component).image))
-    sys.stdout.flush()
+    config = settings.resolve(posargs, prog=f"nox -s {component}-image-name --")
+    print(naming.image_name(naming.check_registry(config.registry), repo.component(component).image), flush=True)
 
 
 @for_people
-def image_name_and_tag(session: Any, component: str) -> None:
+def image_name_and_tag(posargs: Sequence[str], component: str) -> None:
     repo = load()
-    config = settings.resolve(session.posargs, prog=f"nox -s {component}-image-name-and-tag --")
-    print(image_target(repo, repo.component(component), config.platform, config.registry).reference)
-    sys.stdout.flush()
+    config = settings.resolve(posargs, prog=f"nox -s {component}-image-name-and-tag --")
+    print(image_target(repo, repo.component(component), config.platform, config.registry).reference, flush=True)
 
 
 @for_people
-def plan(session: Any) -> None:
+def plan(posargs: Sequence[str]) -> None:
     repo = load()
-    config = settings.resolve(session.posargs, prog="nox -s plan --")
+    config = settings.resolve(posargs, prog="nox -s plan --")
     image_targets = targets(repo, config, list(config.components), strict=bool(config.components))
-    report.print_plan(build_plan(repo, config, image_targets), RecordStore(state_dir(repo.root) / "records"),
-                      config.json)
+    builder = builders.select(config.builder)
+    records = RecordStore(state_dir(repo.root) / "records")
+    report.print_plan(build_plan(repo, builder, image_targets), records, config.json)
+
+
+VERBS: dict[str, Callable[..., None]] = {
+    "image": image,
+    "images": images,
+    "image-name": image_name,
+    "image-name-and-tag": image_name_and_tag,
+    "plan": plan,
+}
+COMPONENT_VERBS = ("image", "image-name", "image-name-and-tag")
