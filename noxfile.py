@@ -18,7 +18,6 @@ sys.path.insert(0, str(ROOT / "build"))
 from acnbuild import bootstrap  # noqa: E402  (standard library only)
 
 nox.needs_version = ">=2025.2.9"
-nox.options.sessions = ["lint", "tests"]
 COMPONENTS = sorted(p.parent.name for p in ROOT.glob("components/*/BUILD.yaml"))
 
 
@@ -41,9 +40,7 @@ def _register(name: str, doc: str, *args: str) -> None:
 for _c in COMPONENTS:
     _register(f"{_c}-image", f"Build the {_c} image for PLATFORM (default linux/amd64).", "image", _c)
     _register(f"{_c}-image-name", f"Print the {_c} image name (registry/name).", "image-name", _c)
-    _register(
-        f"{_c}-image-name-and-tag", f"Print the {_c} image reference for PLATFORM.", "image-name-and-tag", _c
-    )
+    _register(f"{_c}-image-name-and-tag", f"Print the {_c} image reference for PLATFORM.", "image-name-and-tag", _c)
 
 _register("images", "Build every component's image for PLATFORM (those without it are left out).", "images")
 _register("plan", "Show the actions a build would take and why (-- --json for machines).", "plan")

@@ -21,8 +21,9 @@ STAMP = "acnbuild-lock.sha256"
 
 def tool_python(root: Path) -> Path:
     """The interpreter of the shared environment, installing the locked dependencies if needed."""
-    if sys.version_info < (3, 11):
-        raise SystemExit("error: the build needs Python >= 3.11 to run nox (found %d.%d)" % sys.version_info[:2])
+    if sys.version_info < (3, 11):  # noqa: UP036 - nox may run on an older interpreter than ours
+        found = ".".join(map(str, sys.version_info[:2]))
+        raise SystemExit(f"error: the build needs Python >= 3.11 to run nox (found {found})")
     lock = root / LOCK
     digest = hashlib.sha256(lock.read_bytes()).hexdigest()
     env_dir = root / ENV_DIR

@@ -73,8 +73,11 @@ def fingerprint(toolchain: GoToolchain, root: Path, build: GoBuild) -> str:
             "platform": str(build.platform),
             "flags": BUILD_FLAGS,
             "ldflags": build.ldflags(),
-            "env": {k: v for k, v in toolchain.env(build.platform).items() if k.startswith(("GO", "CGO"))
-                    and k not in ("GOROOT", "GOPATH", "GOCACHE", "GOMODCACHE")},
+            "env": {
+                k: v
+                for k, v in toolchain.env(build.platform).items()
+                if k.startswith(("GO", "CGO")) and k not in ("GOROOT", "GOPATH", "GOCACHE", "GOMODCACHE")
+            },
             "sources": files_digest(root, source_files(toolchain, root, build)),
         }
     )

@@ -172,8 +172,12 @@ class PlanBuilder:
                 resource="go",
                 run=run,
                 still_valid=still_valid,
-                details={"binary": binary.name, "platform": str(platform), "version": version,
-                         "output": str(output.relative_to(self.root))},
+                details={
+                    "binary": binary.name,
+                    "platform": str(platform),
+                    "version": version,
+                    "output": str(output.relative_to(self.root)),
+                },
             )
         )
 
@@ -187,4 +191,3 @@ class PlanBuilder:
 
 def _safe(action_id: str) -> str:
     return "".join(c if c.isalnum() or c in "._-" else "_" for c in action_id)
-

@@ -60,8 +60,15 @@ def summary(outcomes: Sequence[Outcome]) -> None:
 
 def outcomes_json(outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
     return [
-        {"id": o.action.id, "kind": o.action.kind, "status": o.status, "seconds": round(o.seconds, 3),
-         "result": o.result, "error": o.error, **o.action.details}
+        {
+            "id": o.action.id,
+            "kind": o.action.kind,
+            "status": o.status,
+            "seconds": round(o.seconds, 3),
+            "result": o.result,
+            "error": o.error,
+            **o.action.details,
+        }
         for o in outcomes
     ]
 

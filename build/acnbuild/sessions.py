@@ -8,7 +8,7 @@ from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
 
-from . import builders, discover, naming, report, settings, toolchain
+from . import builders, discover, gotools, naming, report, settings, toolchain
 from .cachedirs import state_dir
 from .errors import BuildFailed, UserError
 from .executor import Executor, Outcome
@@ -43,10 +43,8 @@ def _selected(repo: Repository, names: Sequence[str]) -> list[Component]:
     return [repo.component(n) for n in names] if names else list(repo.components.values())
 
 
-def targets(
-    repo: Repository, config: settings.Settings, names: Sequence[str], *, strict: bool
-) -> list[ImageTarget]:
-    """Image targets for the components × platforms; ``strict`` makes an unsupported platform an error."""
+def targets(repo: Repository, config: settings.Settings, names: Sequence[str], *, strict: bool) -> list[ImageTarget]:
+    """Image targets for the components x platforms; ``strict`` makes an unsupported platform an error."""
     result = []
     for component in _selected(repo, names):
         for platform in config.platforms:
@@ -81,9 +79,11 @@ def execute(repo: Repository, config: settings.Settings, plan: Plan) -> list[Out
     return outcomes
 
 
-def build_images(posargs: Sequence[str], names: Sequence[str], *, strict: bool, prog: str) -> list[Outcome]:
+def build_images(
+    posargs: Sequence[str], names: Sequence[str], *, strict: bool, prog: str, root: Path | None = None
+) -> list[Outcome]:
     """The image sessions' work, callable from tests: returns the outcomes of every action."""
-    repo = load()
+    repo = load(root)
     config = settings.resolve(posargs, prog=prog)
     image_targets = targets(repo, config, list(names) or list(config.components), strict=strict)
     builder = builders.select(config.builder)
@@ -132,7 +132,20 @@ def plan(posargs: Sequence[str]) -> None:
     report.print_plan(build_plan(repo, builder, image_targets), records, config.json)
 
 
+@for_people
+def golint(posargs: Sequence[str]) -> None:
+    gotools.lint(discover.find_root())
+    report.console.print("go: gofmt and go vet are clean")
+
+
+@for_people
+def gotest(posargs: Sequence[str]) -> None:
+    print(gotools.test(discover.find_root(), posargs))
+
+
 VERBS: dict[str, Callable[..., None]] = {
+    "golint": golint,
+    "gotest": gotest,
     "image": image,
     "images": images,
     "image-name": image_name,

@@ -62,9 +62,7 @@ def default_platform(env: Mapping[str, str]) -> str:
     return f"{goos}/{goarch}"
 
 
-def resolve(
-    posargs: Sequence[str], *, prog: str = "nox", env: Mapping[str, str] | None = None
-) -> Settings:
+def resolve(posargs: Sequence[str], *, prog: str = "nox", env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     args = parser(prog).parse_args(list(posargs))
     platform_texts = args.platform or [default_platform(env)]

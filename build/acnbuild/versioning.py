@@ -72,10 +72,7 @@ class Revision:
 @cache
 def _revision_cached(root: Path, sde_env: str | None) -> Revision:
     commit = _git(root, "rev-parse", "HEAD")
-    if sde_env:
-        epoch = int(sde_env)
-    else:
-        epoch = int(_git(root, "log", "-1", "--format=%ct"))
+    epoch = int(sde_env) if sde_env else int(_git(root, "log", "-1", "--format=%ct"))
     return Revision(commit=commit, source_date_epoch=epoch)
 
 
@@ -103,7 +100,6 @@ def _git(root: Path, *args: str) -> str:
     if result.returncode != 0:
         raise UserError(
             f"`git {' '.join(args)}` failed in {root}: {result.stderr.strip()}",
-            hint="build from a git checkout with at least one commit, or set VERSION=... "
-            "(and SOURCE_DATE_EPOCH=...)",
+            hint="build from a git checkout with at least one commit, or set VERSION=... (and SOURCE_DATE_EPOCH=...)",
         )
     return result.stdout.strip()

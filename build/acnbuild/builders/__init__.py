@@ -13,4 +13,4 @@ def select(name: str) -> Builder:
     return ContainersBuilder.detect(name)
 
 
-__all__ = ["Builder", "BuildRequest", "BuiltImage", "ContainersBuilder", "DockerBuilder", "select"]
+__all__ = ["BuildRequest", "Builder", "BuiltImage", "ContainersBuilder", "DockerBuilder", "select"]

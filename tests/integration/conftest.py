@@ -1,0 +1,75 @@
+"""Integration prerequisites: a real engine and tools. Missing ones skip locally and fail when CI=true."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+# testcontainers on these hosts: no ryuk (it would be pulled), talk to the engine on loopback.
+os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+os.environ.setdefault("TESTCONTAINERS_CONNECTION_MODE", "docker_host")
+os.environ.setdefault("TC_HOST", "127.0.0.1")
+
+import docker
+from acnbuild import sessions
+from acnbuild.executor import Outcome
+
+from tests.conftest import REPO_ROOT
+
+TEST_REGISTRY = "acntest.local/it"
+
+
+def require(available: bool, what: str) -> None:
+    if available:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{what} is required when CI=true (.ci/run installs and starts it)")
+    pytest.skip(f"{what} is not available")
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator[docker.DockerClient]:
+    try:
+        client = docker.from_env()
+        client.ping()
+    except Exception:  # noqa: BLE001 - any failure means no usable engine
+        client = None
+    require(client is not None, "a Docker engine")
+    assert client is not None
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def tool() -> callable:
+    def check(name: str) -> str:
+        path = shutil.which(name)
+        require(path is not None, name)
+        assert path is not None
+        return path
+
+    return check
+
+
+def build(names: Sequence[str], *args: str, root: Path = REPO_ROOT) -> list[Outcome]:
+    """Build through the session code, exactly as `nox -s <c>-image -- args` does."""
+    return sessions.build_images(["--registry", TEST_REGISTRY, *args], list(names), strict=True, prog="test", root=root)
+
+
+def image_outcomes(outcomes: Sequence[Outcome]) -> dict[str, Outcome]:
+    return {o.action.details["component"]: o for o in outcomes if o.action.kind == "image"}
+
+
+def acnbuild(*args: str, cwd: Path = REPO_ROOT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run `python -m acnbuild` as the nox sessions do, capturing its output."""
+    import sys
+
+    full_env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "build"), **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "acnbuild", *args], cwd=cwd, env=full_env, capture_output=True, text=True, check=False
+    )

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import pytest
+from acnbuild import naming, settings
+from acnbuild.errors import UserError
+from acnbuild.platforms import Platform
+
+
+@pytest.mark.parametrize(
+    ("platform", "version", "tag"),
+    [
+        ("linux/amd64", "v1.8.12-15-gcbd7560", "linux-amd64-v1.8.12-15-gcbd7560"),
+        ("linux/arm64", "v0.4.1", "linux-arm64-v0.4.1"),
+        ("windows/amd64", "v1.8.12", "windows-amd64-v1.8.12"),
+        ("linux/arm64/v8", "v1", "linux-arm64-v8-v1"),
+    ],
+)
+def test_platform_tag_is_upstreams_subst(platform: str, version: str, tag: str) -> None:
+    assert naming.platform_tag(Platform.parse(platform), version) == tag
+
+
+def test_reference() -> None:
+    assert (
+        naming.image_reference("acnpublic.azurecr.io", "azure-cns", "linux-amd64-v1")
+        == "acnpublic.azurecr.io/azure-cns:linux-amd64-v1"
+    )
+
+
+@pytest.mark.parametrize("registry", ["acnpublic.azurecr.io", "127.0.0.1:5000", "localhost:5000/acn/dev"])
+def test_valid_registries(registry: str) -> None:
+    assert naming.check_registry(registry) == registry
+
+
+@pytest.mark.parametrize("registry", ["", "https://x.io", "UPPER.io", "a b"])
+def test_invalid_registries(registry: str) -> None:
+    with pytest.raises(UserError):
+        naming.check_registry(registry)
+
+
+@pytest.mark.parametrize("text", ["linux", "linux/s390x", "darwin/amd64", "linux//", "linux/amd64/v8/x"])
+def test_unknown_platforms_list_known_ones(text: str) -> None:
+    with pytest.raises(UserError) as info:
+        Platform.parse(text)
+    assert "linux/amd64" in str(info.value)
+
+
+def test_defaults() -> None:
+    config = settings.resolve([], env={})
+    assert config.platform == Platform("linux", settings.host_arch())
+    assert config.registry == "acnpublic.azurecr.io"
+    assert config.builder == "docker"
+
+
+def test_environment() -> None:
+    env = {"PLATFORM": "linux/arm64", "IMAGE_REGISTRY": "r.io/", "CONTAINER_BUILDER": "buildah"}
+    config = settings.resolve([], env=env)
+    assert (str(config.platform), config.registry, config.builder) == ("linux/arm64", "r.io", "buildah")
+
+
+def test_goos_picks_the_platform_like_upstream() -> None:
+    assert str(settings.resolve([], env={"GOOS": "windows", "GOARCH": "amd64"}).platform) == "windows/amd64"
+    # PLATFORM wins over GOOS, as PLATFORM ?= $(OS)/$(ARCH) does.
+    env = {"GOOS": "windows", "PLATFORM": "linux/arm64"}
+    assert str(settings.resolve([], env=env).platform) == "linux/arm64"
+
+
+def test_posargs_win_over_environment() -> None:
+    env = {"PLATFORM": "linux/arm64", "IMAGE_REGISTRY": "r.io", "CONTAINER_BUILDER": "buildah"}
+    posargs = ["--platform", "windows/amd64", "--registry", "127.0.0.1:5000", "--builder", "podman", "--dry-run"]
+    config = settings.resolve(posargs, env=env)
+    assert (str(config.platform), config.registry, config.builder, config.dry_run) == (
+        "windows/amd64",
+        "127.0.0.1:5000",
+        "podman",
+        True,
+    )
+
+
+def test_bad_builder_and_unknown_option() -> None:
+    with pytest.raises(UserError, match="docker, podman, buildah"):
+        settings.resolve([], env={"CONTAINER_BUILDER": "kaniko"})
+    with pytest.raises(UserError, match="unrecognized arguments"):
+        settings.resolve(["--platfrom", "linux/amd64"], env={})

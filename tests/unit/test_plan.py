@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from acnbuild import discover, toolchain
+from acnbuild.builders import BuildRequest, BuiltImage
+from acnbuild.errors import BuildFailed
+from acnbuild.executor import Executor
+from acnbuild.pipeline import PlanBuilder, image_target
+from acnbuild.plan import Action, Plan
+from acnbuild.platforms import Platform
+from acnbuild.records import RecordStore
+
+AMD64 = Platform("linux", "amd64")
+
+
+@dataclass
+class RecordingBuilder:
+    """Records build requests instead of building: the plan's shape is under test, not an engine."""
+
+    name: str = "recording"
+    requests: list[BuildRequest] = field(default_factory=list)
+
+    def describe(self) -> str:
+        return "recording builder"
+
+    def check_platform(self, platform: Platform) -> None:
+        return None
+
+    def build(self, request: BuildRequest, log: Path) -> BuiltImage:
+        self.requests.append(request)
+        return BuiltImage(request.reference, "sha256:" + "1" * 64)
+
+    def image_id(self, reference: str) -> str | None:
+        return None
+
+    def tag(self, image_id: str, reference: str) -> None:
+        return None
+
+    def size(self, reference: str) -> int | None:
+        return None
+
+
+def make_plan(root: Path, names: list[str], registry: str = "r.io", platform: Platform = AMD64) -> Plan:
+    repo = discover.load_repository(root)
+    planner = PlanBuilder(repo, toolchain.ensure(root), RecordingBuilder())
+    for name in names:
+        planner.add_image(image_target(repo, repo.component(name), platform, registry))
+    return planner.plan()
+
+
+def fingerprints(plan: Plan) -> dict[str, str]:
+    return {a.id: a.fingerprint for a in plan.actions}
+
+
+def test_plan_compiles_before_building(monorepo_copy: Path) -> None:
+    plan = make_plan(monorepo_copy, ["cns", "cni"])
+    assert [a.id for a in plan.actions] == [
+        "go:azure-cns:linux/amd64",
+        "image:cns:linux/amd64:recording",
+        "go:azure-vnet:linux/amd64",
+        "image:cni:linux/amd64:recording",
+    ]
+    assert plan.get("image:cns:linux/amd64:recording").deps == ("go:azure-cns:linux/amd64",)
+    details = plan.get("image:cns:linux/amd64:recording").details
+    assert details["reference"] == "r.io/azure-cns:linux-amd64-v1.8.12"
+
+
+def test_fingerprints_are_stable_and_follow_their_inputs(monorepo_copy: Path) -> None:
+    before = fingerprints(make_plan(monorepo_copy, ["cns", "cni"]))
+    assert before == fingerprints(make_plan(monorepo_copy, ["cns", "cni"]))
+    main_go = monorepo_copy / "components/cns/cmd/azure-cns/main.go"
+    main_go.write_text(main_go.read_text() + "\n// a change\n")
+    after = fingerprints(make_plan(monorepo_copy, ["cns", "cni"]))
+    changed = {k for k in before if before[k] != after[k]}
+    assert changed == {"go:azure-cns:linux/amd64", "image:cns:linux/amd64:recording"}
+
+
+def test_dockerfile_change_rebuilds_only_the_image(monorepo_copy: Path) -> None:
+    before = fingerprints(make_plan(monorepo_copy, ["cns"]))
+    dockerfile = monorepo_copy / "components/cns/linux.Dockerfile"
+    dockerfile.write_text(dockerfile.read_text() + "LABEL extra=1\n")
+    after = fingerprints(make_plan(monorepo_copy, ["cns"]))
+    assert before["go:azure-cns:linux/amd64"] == after["go:azure-cns:linux/amd64"]
+    assert before["image:cns:linux/amd64:recording"] != after["image:cns:linux/amd64:recording"]
+
+
+def test_registry_is_not_an_input_but_platform_is(monorepo_copy: Path) -> None:
+    base = fingerprints(make_plan(monorepo_copy, ["cns"], registry="r.io"))
+    assert base == fingerprints(make_plan(monorepo_copy, ["cns"], registry="127.0.0.1:5000/x"))
+    arm = fingerprints(make_plan(monorepo_copy, ["cns"], platform=Platform("linux", "arm64")))
+    assert set(arm.values()).isdisjoint(base.values())
+
+
+def test_plan_json_says_what_would_run_and_why(monorepo_copy: Path, tmp_path: Path) -> None:
+    plan = make_plan(monorepo_copy, ["cns"])
+    records = RecordStore(tmp_path / "records")
+    rows = plan.to_json(records)["actions"]
+    assert [(r["would_run"], r["reason"]) for r in rows] == [(True, "never built")] * 2
+    records.put(rows[0]["id"], "stale", {})
+    assert plan.to_json(records)["actions"][0]["reason"] == "inputs changed"
+
+
+def action(action_id: str, deps: tuple[str, ...] = (), fail: bool = False, log: list[str] | None = None) -> Action:
+    def run(logs: Path) -> dict[str, str]:
+        if log is not None:
+            log.append(action_id)
+        if fail:
+            raise BuildFailed(f"{action_id} broke")
+        return {"ok": action_id}
+
+    return Action(action_id, "test", action_id, f"fp-{action_id}", "go", run, lambda r: True, deps)
+
+
+def test_executor_orders_by_dependencies_and_records(tmp_path: Path) -> None:
+    ran: list[str] = []
+    plan = Plan([action("a", log=ran), action("b", ("a",), log=ran), action("c", ("a", "b"), log=ran)])
+    records = RecordStore(tmp_path / "r")
+    outcomes = Executor(records, tmp_path / "logs", jobs=4).run(plan)
+    assert ran == ["a", "b", "c"]
+    assert [o.status for o in outcomes] == ["built"] * 3
+    again = Executor(records, tmp_path / "logs", jobs=4).run(plan)
+    assert [o.status for o in again] == ["cached"] * 3
+    assert ran == ["a", "b", "c"]
+
+
+def test_executor_failure_skips_dependents(tmp_path: Path) -> None:
+    plan = Plan([action("a", fail=True), action("b", ("a",)), action("c")])
+    outcomes = {o.action.id: o for o in Executor(RecordStore(tmp_path / "r"), tmp_path / "l", jobs=1).run(plan)}
+    assert outcomes["a"].status == "failed" and "a broke" in (outcomes["a"].error or "")
+    assert outcomes["b"].status == "skipped"
+    assert RecordStore(tmp_path / "r").get("a") is None
+
+
+def test_plan_rejects_out_of_order_dependencies() -> None:
+    with pytest.raises(ValueError, match="does not come before"):
+        Plan([action("b", ("a",)), action("a")])
