@@ -15,7 +15,7 @@ import jsonschema
 import yaml
 
 from .errors import UserError
-from .model import Component, GoBinary, OsImage, Repository, VersionRule
+from .model import Component, GoBinary, OsImage, Repository, VersionRule, WindowsSku
 from .platforms import Platform
 
 BUILD_FILE = "BUILD.yaml"
@@ -146,7 +146,14 @@ def _to_component(data: dict[str, Any], node: yaml.Node, path: Path, root: Path)
                 f"{rel}:{line}: images.{os_name}.dockerfile: {spec['dockerfile']} does not exist",
                 hint=f"create {_rel(dockerfile, root)} or fix the file name",
             )
-        images[os_name] = OsImage(dockerfile=dockerfile, target=spec["target"], base=spec["base"])
+        if "skus" in spec and os_name != "windows":
+            line = _line_of(node, ["images", os_name, "skus"])
+            raise UserError(f"{rel}:{line}: images.{os_name}.skus: only Windows images have OS SKUs")
+        skus = tuple(
+            WindowsSku(name=sku, os_version=value["os_version"], base=value.get("base", spec["base"]))
+            for sku, value in spec.get("skus", {}).items()
+        )
+        images[os_name] = OsImage(dockerfile=dockerfile, target=spec["target"], base=spec["base"], skus=skus)
     for platform in platforms:
         if platform.os not in images:
             line = _line_of(node, ["platforms"])

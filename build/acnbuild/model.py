@@ -29,10 +29,20 @@ class GoBinary:
 
 
 @dataclass(frozen=True)
+class WindowsSku:
+    """A Windows OS release an image is built for: its tag suffix, ``os.version`` and base."""
+
+    name: str
+    os_version: str
+    base: str
+
+
+@dataclass(frozen=True)
 class OsImage:
     dockerfile: Path
     target: str
     base: str
+    skus: tuple[WindowsSku, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import context, dockerfile, gobuild, naming, versioning
+from . import bases, context, dockerfile, gobuild, naming, ociarchive, versioning
 from .builders import Builder, BuildRequest
 from .cachedirs import output_dir, state_dir
+from .errors import BuildFailed, UserError
 from .fingerprint import combine, file_digest, files_digest
-from .model import Component, Repository
+from .model import Component, GoBinary, Repository, WindowsSku
 from .plan import Action, Plan
 from .platforms import Platform
 from .toolchain import GoToolchain
@@ -21,40 +22,72 @@ SOURCE_URL = "https://github.com/Azure/azure-container-networking"
 
 @dataclass(frozen=True)
 class ImageTarget:
-    """One component image for one platform, fully named."""
+    """One component image for one platform (and Windows SKU), fully named."""
 
     component: Component
     platform: Platform
     version: str
     registry: str
+    sku: WindowsSku | None = None
 
     @property
     def tag(self) -> str:
-        return naming.platform_tag(self.platform, self.version)
+        tag = naming.platform_tag(self.platform, self.version)
+        return f"{tag}-{self.sku.name}" if self.sku else tag
 
     @property
     def reference(self) -> str:
         return naming.image_reference(self.registry, self.component.image, self.tag)
 
+    @property
+    def key(self) -> str:
+        return f"{self.component.name}:{self.platform}" + (f":{self.sku.name}" if self.sku else "")
 
-def image_target(repo: Repository, component: Component, platform: Platform, registry: str) -> ImageTarget:
-    component.require_platform(platform)
+
+def image_targets(
+    repo: Repository, component: Component, platform: Platform, registry: str, skus: tuple[str, ...] = ()
+) -> list[ImageTarget]:
+    """The images of one component for one platform: one per declared Windows SKU, else one."""
+    os_image = component.os_image(platform)
     version = versioning.component_version(component, repo.root)
-    return ImageTarget(component, platform, version, naming.check_registry(registry))
+    registry = naming.check_registry(registry)
+    if not os_image.skus:
+        return [ImageTarget(component, platform, version, registry)]
+    declared = {s.name: s for s in os_image.skus}
+    unknown = [s for s in skus if s not in declared]
+    if unknown:
+        raise UserError(
+            f"{component.name} declares no Windows SKU {', '.join(unknown)}",
+            hint=f"declared: {', '.join(declared)} (images.windows.skus in {component.build_file})",
+        )
+    chosen = [declared[s] for s in skus] if skus else list(declared.values())
+    return [ImageTarget(component, platform, version, registry, sku) for sku in chosen]
 
 
 def binary_path(root: Path, binary_name: str, platform: Platform) -> Path:
     return output_dir(root) / f"{platform.os}_{platform.arch}" / (binary_name + platform.exe_suffix)
 
 
+def archive_path(root: Path, target: ImageTarget) -> Path:
+    """Upstream-style OCI archive name: ``output/images/<image>-<tag>.tar``."""
+    return output_dir(root) / "images" / f"{target.component.image}-{target.tag}.tar"
+
+
 class PlanBuilder:
     """Turns image targets into actions; shares one Go action per (binary, platform)."""
 
-    def __init__(self, repo: Repository, toolchain: GoToolchain, builder: Builder) -> None:
+    def __init__(
+        self,
+        repo: Repository,
+        toolchain: GoToolchain,
+        builder: Builder,
+        base_overrides: bases.BaseOverrides | None = None,
+    ) -> None:
         self.repo = repo
         self.root = repo.root
         self.toolchain = toolchain
         self.builder = builder
+        self.base_overrides = base_overrides or bases.BaseOverrides()
         self.actions: dict[str, Action] = {}
 
     def add_image(self, target: ImageTarget) -> Action:
@@ -68,9 +101,12 @@ class PlanBuilder:
         go_actions = [self._go_action(b, platform, target.version) for b in component.binaries]
         revision = versioning.revision(self.root)
         created = datetime.fromtimestamp(revision.source_date_epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        declared_base = target.sku.base if target.sku else os_image.base
+        base = self.base_overrides.apply(declared_base)
+        os_version = target.sku.os_version if target.sku else None
         build_args = (
             ("ARCH", platform.arch),
-            ("BASE_IMAGE", os_image.base),
+            ("BASE_IMAGE", base),
             ("OS", platform.os),
             ("PLATFORM", str(platform)),
             ("VERSION", target.tag),
@@ -84,6 +120,7 @@ class PlanBuilder:
             ("org.opencontainers.image.version", target.version),
         )
         files = {f: component.directory / f for f in component.files}
+        archive = archive_path(self.root, target) if platform.os == "windows" else None
         fingerprint = combine(
             {
                 "kind": "image",
@@ -92,13 +129,15 @@ class PlanBuilder:
                 "files": files_digest(component.directory, files.values()),
                 "target": os_image.target,
                 "platform": str(platform),
+                "os_version": os_version,
                 "build_args": build_args,
                 "labels": labels,
                 "builder": self.builder.describe(),
+                "archive": archive is not None,
             }
         )
-        action_id = f"image:{component.name}:{platform}:{self.builder.name}"
-        stage_dir = state_dir(self.root) / "contexts" / component.name / platform.tag_prefix
+        action_id = f"image:{target.key}:{self.builder.name}"
+        stage_dir = state_dir(self.root) / "contexts" / component.name / target.tag.removesuffix("-" + target.version)
         binaries = {b.file_name(platform): binary_path(self.root, b.name, platform) for b in component.binaries}
 
         def run(logs: Path) -> dict[str, Any]:
@@ -112,22 +151,50 @@ class PlanBuilder:
                 build_args=build_args,
                 labels=labels,
                 source_date_epoch=revision.source_date_epoch,
+                os_version=os_version,
+                archive=archive,
+                insecure_pull=bases.is_loopback(base),
             )
-            built = self.builder.build(request, logs / f"{_safe(action_id)}.log")
-            return {"reference": built.reference, "image_id": built.image_id, "size": built.size}
+            log = logs / f"{_safe(action_id)}.log"
+            built = self.builder.build(request, log)
+            result: dict[str, Any] = {"reference": built.reference, "image_id": built.image_id, "size": built.size}
+            if built.archive is not None:
+                _verify_archive(built.archive, platform, os_version, log)
+                result["archive"] = str(built.archive.relative_to(self.root))
+                result["archive_sha256"] = file_digest(built.archive)
+                result["size"] = result["size"] or built.archive.stat().st_size
+            return result
 
         def still_valid(result: dict[str, Any]) -> bool:
+            if archive is not None and not (archive.is_file() and file_digest(archive) == result.get("archive_sha256")):
+                return False
             image_id = result.get("image_id")
             if not image_id:
                 return False
             if self.builder.image_id(target.reference) == image_id:
                 return True
+            if archive is not None and self.builder.name == "docker":
+                return True  # buildx keeps Windows images only as archives
             if self.builder.image_id(image_id) != image_id:
                 return False
             self.builder.tag(image_id, target.reference)  # same content, new name: tag, don't rebuild
             result["reference"] = target.reference
             return True
 
+        details: dict[str, Any] = {
+            "component": component.name,
+            "platform": str(platform),
+            "reference": target.reference,
+            "version": target.version,
+            "dockerfile": display,
+            "target": os_image.target,
+            "base": base,
+            "builder": self.builder.name,
+        }
+        if target.sku:
+            details |= {"sku": target.sku.name, "os_version": os_version}
+        if archive is not None:
+            details["archive"] = str(archive.relative_to(self.root))
         action = Action(
             id=action_id,
             kind="image",
@@ -137,19 +204,11 @@ class PlanBuilder:
             run=run,
             still_valid=still_valid,
             deps=tuple(a.id for a in go_actions),
-            details={
-                "component": component.name,
-                "platform": str(platform),
-                "reference": target.reference,
-                "version": target.version,
-                "dockerfile": display,
-                "target": os_image.target,
-                "builder": self.builder.name,
-            },
+            details=details,
         )
         return self._add(action)
 
-    def _go_action(self, binary: Any, platform: Platform, version: str) -> Action:
+    def _go_action(self, binary: GoBinary, platform: Platform, version: str) -> Action:
         build = gobuild.GoBuild(binary=binary, platform=platform, version=version)
         action_id = f"go:{binary.name}:{platform}"
         if action_id in self.actions:
@@ -187,6 +246,19 @@ class PlanBuilder:
 
     def plan(self) -> Plan:
         return Plan(list(self.actions.values()))
+
+
+def _verify_archive(archive: Path, platform: Platform, os_version: str | None, log: Path) -> None:
+    """Refuse a wrong result up front: the archive must say the platform (and os.version) asked for."""
+    image = ociarchive.read(archive)
+    problems = []
+    if (image.os, image.architecture) != (platform.os, platform.arch):
+        problems.append(f"it is {image.os}/{image.architecture}, not {platform}")
+    if os_version and image.os_version != os_version:
+        problems.append(f"its os.version is {image.os_version!r}, not {os_version!r}")
+    if problems:
+        archive.unlink(missing_ok=True)
+        raise BuildFailed(f"the image in {archive.name} is wrong: " + "; ".join(problems), log=str(log))
 
 
 def _safe(action_id: str) -> str:

@@ -56,6 +56,11 @@ def summary(outcomes: Sequence[Outcome]) -> None:
             f"{outcome.seconds:.1f}s",
         )
     console.print(table)
+    for outcome in outcomes:
+        archive = outcome.result.get("archive")
+        if archive:
+            where = outcome.action.details["builder"]
+            console.print(f"{outcome.action.details['reference']}: in the {where} store; OCI archive {archive}")
 
 
 def outcomes_json(outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ from .cachedirs import state_dir
 from .errors import BuildFailed, UserError
 from .executor import Executor, Outcome
 from .model import Component, Repository
-from .pipeline import ImageTarget, PlanBuilder, image_target
+from .pipeline import ImageTarget, PlanBuilder, image_targets
 from .plan import Plan
 from .records import RecordStore
 
@@ -51,17 +51,19 @@ def targets(repo: Repository, config: settings.Settings, names: Sequence[str], *
             if not component.supports(platform) and not strict:
                 report.console.print(f"note: {component.name} does not ship {platform}; left out", style="dim")
                 continue
-            result.append(image_target(repo, component, platform, config.registry))
+            result += image_targets(repo, component, platform, config.registry, config.skus)
     if not result:
         raise UserError("nothing to build for " + ", ".join(str(p) for p in config.platforms))
     return result
 
 
-def build_plan(repo: Repository, builder: builders.Builder, image_targets: Sequence[ImageTarget]) -> Plan:
-    for target in image_targets:
+def build_plan(
+    repo: Repository, builder: builders.Builder, config: settings.Settings, wanted: Sequence[ImageTarget]
+) -> Plan:
+    for target in wanted:
         builder.check_platform(target.platform)
-    planner = PlanBuilder(repo, toolchain.ensure(repo.root), builder)
-    for target in image_targets:
+    planner = PlanBuilder(repo, toolchain.ensure(repo.root), builder, config.base_overrides)
+    for target in wanted:
         planner.add_image(target)
     return planner.plan()
 
@@ -87,7 +89,7 @@ def build_images(
     config = settings.resolve(posargs, prog=prog)
     image_targets = targets(repo, config, list(names) or list(config.components), strict=strict)
     builder = builders.select(config.builder)
-    plan = build_plan(repo, builder, image_targets)
+    plan = build_plan(repo, builder, config, image_targets)
     if config.dry_run:
         report.print_plan(plan, RecordStore(state_dir(repo.root) / "records"), config.json)
         return []
@@ -119,7 +121,8 @@ def image_name(posargs: Sequence[str], component: str) -> None:
 def image_name_and_tag(posargs: Sequence[str], component: str) -> None:
     repo = load()
     config = settings.resolve(posargs, prog=f"nox -s {component}-image-name-and-tag --")
-    print(image_target(repo, repo.component(component), config.platform, config.registry).reference, flush=True)
+    for target in image_targets(repo, repo.component(component), config.platform, config.registry, config.skus):
+        print(target.reference, flush=True)
 
 
 @for_people
@@ -129,7 +132,7 @@ def plan(posargs: Sequence[str]) -> None:
     image_targets = targets(repo, config, list(config.components), strict=bool(config.components))
     builder = builders.select(config.builder)
     records = RecordStore(state_dir(repo.root) / "records")
-    report.print_plan(build_plan(repo, builder, image_targets), records, config.json)
+    report.print_plan(build_plan(repo, builder, config, image_targets), records, config.json)
 
 
 @for_people

@@ -8,6 +8,7 @@ import platform as host_platform
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from .bases import BaseOverrides
 from .errors import UserError
 from .platforms import Platform
 
@@ -30,6 +31,8 @@ class Settings:
     json: bool = False
     jobs: int = 0
     components: tuple[str, ...] = field(default=())
+    base_overrides: BaseOverrides = field(default_factory=BaseOverrides)
+    skus: tuple[str, ...] = ()
 
     @property
     def platform(self) -> Platform:
@@ -49,6 +52,13 @@ def parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--component", action="append", help="limit to these components (repeatable)")
     p.add_argument("--dry-run", action="store_true", help="print the plan, run nothing")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument(
+        "--base-override",
+        action="append",
+        metavar="REPO=REF",
+        help="use REF (pinned) for bases from REPO (repeatable); env BASE_IMAGE_OVERRIDES",
+    )
+    p.add_argument("--sku", action="append", help="only these Windows SKUs (repeatable); env OS_SKU_WIN")
     p.add_argument("-j", "--jobs", type=int, default=0, help="parallel actions (default: CPU count)")
     return p
 
@@ -74,6 +84,11 @@ def resolve(posargs: Sequence[str], *, prog: str = "nox", env: Mapping[str, str]
             f"unknown container builder {builder!r} (from {'--builder' if args.builder else 'CONTAINER_BUILDER'})",
             hint="use one of: " + ", ".join(BUILDERS),
         )
+    if args.base_override:
+        overrides = BaseOverrides.parse(args.base_override, "--base-override")
+    else:
+        overrides = BaseOverrides.parse(_words(env.get("BASE_IMAGE_OVERRIDES", "")), "BASE_IMAGE_OVERRIDES")
+    skus = tuple(args.sku or _words(env.get("OS_SKU_WIN", "")))
     if args.jobs < 0:
         raise UserError("--jobs must be 0 (automatic) or more")
     return Settings(
@@ -84,4 +99,10 @@ def resolve(posargs: Sequence[str], *, prog: str = "nox", env: Mapping[str, str]
         json=args.json,
         jobs=args.jobs or (os.cpu_count() or 2),
         components=tuple(args.component or ()),
+        base_overrides=overrides,
+        skus=skus,
     )
+
+
+def _words(text: str) -> list[str]:
+    return text.replace(",", " ").split()

@@ -22,6 +22,9 @@ class BuildRequest:
     build_args: tuple[tuple[str, str], ...]
     labels: tuple[tuple[str, str], ...]
     source_date_epoch: int
+    os_version: str | None = None  # Windows: the os.version the image config must carry
+    archive: Path | None = None  # write an OCI archive here (Windows images cannot live in a Linux daemon)
+    insecure_pull: bool = False  # the base comes from a loopback registry served over plain HTTP
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,7 @@ class BuiltImage:
     reference: str
     image_id: str
     size: int | None = None
+    archive: Path | None = None
 
 
 class Builder(Protocol):

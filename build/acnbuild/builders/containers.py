@@ -44,14 +44,34 @@ class ContainersBuilder:
         iidfile = log.with_suffix(".iid")
         iidfile.unlink(missing_ok=True)
         command = [self.cli, "build", *common_build_flags(request)]
-        command += ["--timestamp", str(request.source_date_epoch), "--iidfile", str(iidfile), str(request.context)]
-        run_logged(command, log, env=self._env(), what=f"{self.name} build of {request.reference}")
+        command += ["--timestamp", str(request.source_date_epoch), "--iidfile", str(iidfile)]
+        if request.os_version:
+            command += ["--os-version", request.os_version]
+        if request.insecure_pull:
+            command += ["--tls-verify=false"]
+        run_logged(
+            [*command, str(request.context)], log, env=self._env(), what=f"{self.name} build of {request.reference}"
+        )
         if not iidfile.is_file():
             raise BuildFailed(f"{self.name} build of {request.reference} wrote no image id", log=str(log))
         image_id = iidfile.read_text().strip()
         if not image_id.startswith("sha256:"):
             image_id = "sha256:" + image_id
-        return BuiltImage(reference=request.reference, image_id=image_id, size=self.size(request.reference))
+        if request.archive is not None:
+            self._export(request.reference, request.archive, log)
+        return BuiltImage(request.reference, image_id, self.size(request.reference), request.archive)
+
+    def _export(self, reference: str, archive: Path, log: Path) -> None:
+        """Write the image as an OCI archive: to a temporary name first, so no partial archive is left."""
+        archive.parent.mkdir(parents=True, exist_ok=True)
+        partial = archive.with_name(f".{archive.name}.partial")
+        partial.unlink(missing_ok=True)
+        if self.name == "buildah":
+            command = [self.cli, "push", "--quiet", reference, f"oci-archive:{partial}:{reference}"]
+        else:
+            command = [self.cli, "save", "--quiet", "--format", "oci-archive", "-o", str(partial), reference]
+        run_logged(command, log, env=self._env(), what=f"{self.name} export of {reference} to {archive}")
+        partial.replace(archive)
 
     def _inspect(self, reference: str, template: str) -> str | None:
         if self.name == "buildah":

@@ -11,6 +11,7 @@ from pathlib import Path
 from packaging.version import InvalidVersion, Version
 
 from ..errors import BuildFailed, UserError
+from ..ociarchive import read
 from ..platforms import Platform
 from .base import BuildRequest, BuiltImage, capture, common_build_flags, run_logged
 
@@ -75,6 +76,15 @@ class DockerBuilder:
             self._checked = True
         iidfile = log.with_suffix(".iid")
         iidfile.unlink(missing_ok=True)
+        if self.mode == "buildx" and request.archive is not None:
+            request.archive.parent.mkdir(parents=True, exist_ok=True)
+            partial = request.archive.with_name(f".{request.archive.name}.partial")
+            command = [self.cli, "buildx", "build", "--provenance=false", "--output", f"type=oci,dest={partial}"]
+            command += [*common_build_flags(request), str(request.context)]
+            run_logged(command, log, env=self._env(), what=f"docker buildx build of {request.reference}")
+            partial.replace(request.archive)
+            digest = read(request.archive).manifest["config"]["digest"]
+            return BuiltImage(request.reference, digest, request.archive.stat().st_size, request.archive)
         if self.mode == "buildx":
             command = [self.cli, "buildx", "build", "--load", "--provenance=false"]
         else:

@@ -1,0 +1,48 @@
+"""Stand-in Windows base images for machines that cannot pull the upstream ones.
+
+A stand-in is an empty image whose config says os=windows, the architecture and an ``os.version``: enough for
+COPY-only Windows stages, which is all the Windows Dockerfiles here are. buildah makes it and pushes it to a
+(loopback) registry; the build then uses it through an explicit base override, pinned by digest.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from . import bases
+from .errors import UserError
+
+# Windows Server releases by SKU (the os.version upstream used for its per-SKU images).
+OS_VERSIONS = {"ltsc2019": "10.0.17763.3887", "ltsc2022": "10.0.20348.643", "ltsc2025": "10.0.26100.1742"}
+
+
+def _buildah(*args: str) -> str:
+    env = dict(os.environ)
+    env.setdefault("BUILDAH_ISOLATION", "chroot")
+    result = subprocess.run(["buildah", *args], capture_output=True, text=True, env=env, check=False)
+    if result.returncode != 0:
+        raise UserError(f"buildah {' '.join(args[:2])} failed: {result.stderr.strip()}")
+    return result.stdout.strip()
+
+
+def push_standin(repository: str, os_version: str, arch: str = "amd64") -> str:
+    """Create and push a stand-in base to ``repository`` (registry/name:tag); return ``name@sha256:...``."""
+    if shutil.which("buildah") is None:
+        raise UserError("making a Windows stand-in base needs buildah", hint="apt-get install buildah")
+    container = _buildah("from", "--quiet", "scratch")
+    try:
+        _buildah("config", "--os", "windows", "--arch", arch, "--os-version", os_version, container)
+        _buildah("config", "--label", "org.opencontainers.image.description=acnbuild Windows stand-in base", container)
+        image = _buildah("commit", "--quiet", "--timestamp", "0", container, repository)
+    finally:
+        subprocess.run(["buildah", "rm", container], capture_output=True, check=False)
+    with tempfile.TemporaryDirectory() as scratch:
+        digest_file = Path(scratch) / "digest"
+        tls = ["--tls-verify=false"] if bases.is_loopback(repository) else []
+        _buildah("push", "--quiet", *tls, "--digestfile", str(digest_file), image, f"docker://{repository}")
+        digest = digest_file.read_text().strip()
+    return f"{bases.repository(repository)}@{digest}"

@@ -1,0 +1,12 @@
+# azure-cns Windows image (host-process base)
+# COPY-only (no RUN), so it builds on a Linux host; the pinned toolchain cross-compiles bin/*.exe.
+ARG BASE_IMAGE
+ARG ARCH
+ARG OS
+ARG PLATFORM
+ARG VERSION
+FROM ${BASE_IMAGE} AS windows
+ARG VERSION
+COPY bin/azure-cns.exe /azure-cns.exe
+EXPOSE 10090
+ENTRYPOINT ["azure-cns.exe"]
