@@ -43,6 +43,12 @@ for _c in COMPONENTS:
     _register(f"{_c}-image-name-and-tag", f"Print the {_c} image reference for PLATFORM.", "image-name-and-tag", _c)
 
 _register("images", "Build every component's image for PLATFORM (those without it are left out).", "images")
+_register(
+    "windows-standin-bases",
+    "Push stand-in Windows bases to a (loopback) registry; prints BASE_IMAGE_OVERRIDES.",
+    "windows-standin-bases",
+)
+_register("registry", "Start/stop a local registry on loopback (-- start|stop|status [--port N]).", "registry")
 _register("plan", "Show the actions a build would take and why (-- --json for machines).", "plan")
 
 

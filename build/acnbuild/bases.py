@@ -1,6 +1,6 @@
 """Base images: pinned references, and the explicit overrides that point a build at a mirror or stand-in.
 
-An override maps a base's repository (the declared reference without tag or digest) to another reference,
+An override maps a base (its repository, or ``repository:tag`` to tell SKUs apart) to another reference,
 itself pinned by digest: ``mcr.microsoft.com/windows/servercore=127.0.0.1:5000/servercore@sha256:...``.
 It is how a machine without access to the upstream registry builds against a local copy or stand-in.
 """
@@ -64,11 +64,15 @@ class BaseOverrides:
                     f"{source}: the override for {name} ({replacement}) is not pinned by digest",
                     hint="overrides must be name@sha256:<64 hex>, like the bases they replace",
                 )
-            mapping.append((repository(name), replacement))
+            mapping.append((name.split("@", 1)[0], replacement))
         return cls(tuple(mapping))
 
     def apply(self, declared: str) -> str:
+        """The replacement for ``declared``: a key naming its tag (``name:tag``) wins over a bare repository."""
         if declared == "scratch":
             return declared
-        wanted = repository(declared)
-        return next((replacement for name, replacement in self.mapping if name == wanted), declared)
+        table = dict(self.mapping)
+        for key in (declared.split("@", 1)[0], repository(declared)):
+            if key in table:
+                return table[key]
+        return declared

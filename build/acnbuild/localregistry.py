@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -70,7 +71,7 @@ def start(directory: Path, port: int | None = None, htpasswd: Path | None = None
     config = directory / "config.yml"
     config.write_text(CONFIG.format(storage=directory / "storage", port=port, auth=auth))
     with open(directory / "registry.log", "ab") as log:
-        process = subprocess.Popen(  # noqa: S603 - a fixed binary and our own config
+        process = subprocess.Popen(
             [binary, "serve", str(config)], stdout=log, stderr=log, start_new_session=True
         )
     registry = LocalRegistry(directory, port, process.pid)
@@ -116,16 +117,14 @@ def _pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    try:  # a zombie child of ours counts as gone
+    with contextlib.suppress(ChildProcessError):  # reap a zombie child of ours: it counts as gone
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
     return Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
 
 
 def _answers(host: str) -> bool:
     try:
-        with urllib.request.urlopen(f"http://{host}/v2/", timeout=1) as response:  # noqa: S310 - loopback
+        with urllib.request.urlopen(f"http://{host}/v2/", timeout=1) as response:
             return response.status in (200, 401)
     except urllib.error.HTTPError as error:
         return error.code == 401

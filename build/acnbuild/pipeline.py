@@ -156,7 +156,10 @@ class PlanBuilder:
                 insecure_pull=bases.is_loopback(base),
             )
             log = logs / f"{_safe(action_id)}.log"
-            built = self.builder.build(request, log)
+            try:
+                built = self.builder.build(request, log)
+            except BuildFailed as failure:
+                raise _explain_missing_base(failure, base, declared_base, log) from None
             result: dict[str, Any] = {"reference": built.reference, "image_id": built.image_id, "size": built.size}
             if built.archive is not None:
                 _verify_archive(built.archive, platform, os_version, log)
@@ -259,6 +262,24 @@ def _verify_archive(archive: Path, platform: Platform, os_version: str | None, l
     if problems:
         archive.unlink(missing_ok=True)
         raise BuildFailed(f"the image in {archive.name} is wrong: " + "; ".join(problems), log=str(log))
+
+
+_PULL_ERRORS = ("pinging container registry", "manifest unknown", "not found", "no such host", "pull access denied")
+
+
+def _explain_missing_base(failure: BuildFailed, base: str, declared: str, log: Path) -> BuildFailed:
+    """A base that cannot be pulled gets a message naming it and the override setting."""
+    text = log.read_text() if log.is_file() else ""
+    if base == "scratch" or bases.repository(base) not in text or not any(e in text for e in _PULL_ERRORS):
+        return failure
+    overridden = f" (override of {declared})" if base != declared else ""
+    return BuildFailed(
+        f"base image {base}{overridden} could not be pulled:\n{failure.message.splitlines()[-1]}\n"
+        "  fix: make it reachable, or point the build at a mirror or stand-in pinned by digest with "
+        f"BASE_IMAGE_OVERRIDES='{bases.repository(declared)}=<registry>/<name>@sha256:<digest>' "
+        "(or -- --base-override ...); `nox -s windows-standin-bases` makes stand-ins for Windows bases",
+        log=str(log),
+    )
 
 
 def _safe(action_id: str) -> str:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from collections.abc import Callable, Sequence
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
 
-from . import builders, discover, gotools, naming, report, settings, toolchain
+from . import bases, builders, discover, gotools, localregistry, naming, report, settings, standin, toolchain
 from .cachedirs import state_dir
 from .errors import BuildFailed, UserError
 from .executor import Executor, Outcome
@@ -146,7 +147,40 @@ def gotest(posargs: Sequence[str]) -> None:
     print(gotools.test(discover.find_root(), posargs))
 
 
+@for_people
+def windows_standin_bases(posargs: Sequence[str]) -> None:
+    """Push stand-ins for the declared Windows bases; print the BASE_IMAGE_OVERRIDES value on stdout."""
+    repo = load()
+    config = settings.resolve(posargs, prog="nox -s windows-standin-bases --")
+    if not bases.is_loopback(config.registry + "/x"):
+        report.console.print(f"note: pushing stand-ins to {config.registry}, which is not a loopback registry")
+    print(" ".join(standin.push_for_repository(repo, config.registry)), flush=True)
+
+
+@for_people
+def registry(posargs: Sequence[str]) -> None:
+    """Start, stop or show the local registry (Debian docker-registry on loopback, state in .acnbuild/registry)."""
+    parser = argparse.ArgumentParser(prog="nox -s registry --")
+    parser.add_argument("action", nargs="?", default="start", choices=("start", "stop", "status"))
+    parser.add_argument("--port", type=int, default=5000)
+    parser.add_argument("--dir", type=Path, default=None)
+    args = parser.parse_args(list(posargs))
+    directory = args.dir or state_dir(discover.find_root()) / "registry"
+    if args.action == "start":
+        running = localregistry.start(directory, args.port)
+        report.console.print(f"registry on {running.host} (data in {directory}); stop: nox -s registry -- stop")
+        print(running.host, flush=True)
+    elif args.action == "stop":
+        stopped = localregistry.stop(directory)
+        report.console.print("registry stopped" if stopped else "no registry was running")
+    else:
+        running = localregistry.status(directory)
+        print(running.host if running else "stopped", flush=True)
+
+
 VERBS: dict[str, Callable[..., None]] = {
+    "windows-standin-bases": windows_standin_bases,
+    "registry": registry,
     "golint": golint,
     "gotest": gotest,
     "image": image,

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from . import bases
 from .errors import UserError
+from .model import Repository
 
 # Windows Server releases by SKU (the os.version upstream used for its per-SKU images).
 OS_VERSIONS = {"ltsc2019": "10.0.17763.3887", "ltsc2022": "10.0.20348.643", "ltsc2025": "10.0.26100.1742"}
@@ -46,3 +47,23 @@ def push_standin(repository: str, os_version: str, arch: str = "amd64") -> str:
         _buildah("push", "--quiet", *tls, "--digestfile", str(digest_file), image, f"docker://{repository}")
         digest = digest_file.read_text().strip()
     return f"{bases.repository(repository)}@{digest}"
+
+
+def push_for_repository(repo: Repository, registry: str) -> list[str]:
+    """A stand-in for every Windows base the components declare; returns ``KEY=REFERENCE`` override lines."""
+    lines = []
+    seen: set[str] = set()
+    for component in repo.components.values():
+        windows = component.images.get("windows")
+        if windows is None:
+            continue
+        candidates = [(s.base, s.os_version) for s in windows.skus] or [(windows.base, OS_VERSIONS["ltsc2022"])]
+        for base, os_version in candidates:
+            key = base.split("@", 1)[0]
+            if base == "scratch" or key in seen:
+                continue
+            seen.add(key)
+            name = bases.repository(base).rsplit("/", 1)[-1]
+            tag = key.rsplit(":", 1)[-1] if ":" in key.rsplit("/", 1)[-1] else "latest"
+            lines.append(f"{key}={push_standin(f'{registry}/standin/{name}:{tag}', os_version)}")
+    return lines
