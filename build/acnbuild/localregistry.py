@@ -71,9 +71,7 @@ def start(directory: Path, port: int | None = None, htpasswd: Path | None = None
     config = directory / "config.yml"
     config.write_text(CONFIG.format(storage=directory / "storage", port=port, auth=auth))
     with open(directory / "registry.log", "ab") as log:
-        process = subprocess.Popen(
-            [binary, "serve", str(config)], stdout=log, stderr=log, start_new_session=True
-        )
+        process = subprocess.Popen([binary, "serve", str(config)], stdout=log, stderr=log, start_new_session=True)
     registry = LocalRegistry(directory, port, process.pid)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:

@@ -16,7 +16,7 @@ os.environ.setdefault("TESTCONTAINERS_CONNECTION_MODE", "docker_host")
 os.environ.setdefault("TC_HOST", "127.0.0.1")
 
 import docker
-from acnbuild import sessions
+from acnbuild import discover, localregistry, sessions, standin
 from acnbuild.executor import Outcome
 
 from tests.conftest import REPO_ROOT
@@ -73,3 +73,23 @@ def acnbuild(*args: str, cwd: Path = REPO_ROOT, env: dict[str, str] | None = Non
     return subprocess.run(
         [sys.executable, "-m", "acnbuild", *args], cwd=cwd, env=full_env, capture_output=True, text=True, check=False
     )
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[localregistry.LocalRegistry]:
+    """A real CNCF distribution registry on loopback, for the session."""
+    require(shutil.which("docker-registry") is not None, "docker-registry (Debian package docker-registry)")
+    running = localregistry.start(tmp_path_factory.mktemp("registry"))
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def windows_overrides(registry: localregistry.LocalRegistry) -> list[str]:
+    """Stand-ins for the declared Windows bases in the loopback registry, as --base-override values."""
+    require(shutil.which("buildah") is not None, "buildah")
+    return standin.push_for_repository(discover.load_repository(REPO_ROOT), registry.host)
+
+
+def override_args(overrides: Sequence[str]) -> list[str]:
+    return [f"--base-override={o}" for o in overrides]

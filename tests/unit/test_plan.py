@@ -8,7 +8,7 @@ from acnbuild import discover, toolchain
 from acnbuild.builders import BuildRequest, BuiltImage
 from acnbuild.errors import BuildFailed
 from acnbuild.executor import Executor
-from acnbuild.pipeline import PlanBuilder, image_target
+from acnbuild.pipeline import PlanBuilder, image_targets
 from acnbuild.plan import Action, Plan
 from acnbuild.platforms import Platform
 from acnbuild.records import RecordStore
@@ -47,7 +47,8 @@ def make_plan(root: Path, names: list[str], registry: str = "r.io", platform: Pl
     repo = discover.load_repository(root)
     planner = PlanBuilder(repo, toolchain.ensure(root), RecordingBuilder())
     for name in names:
-        planner.add_image(image_target(repo, repo.component(name), platform, registry))
+        for target in image_targets(repo, repo.component(name), platform, registry):
+            planner.add_image(target)
     return planner.plan()
 
 
