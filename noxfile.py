@@ -37,19 +37,29 @@ def _register(name: str, doc: str, *args: str) -> None:
     nox.session(name=name, python=False)(session)
 
 
+COMPONENT_SESSIONS = {
+    "image": "Build the {c} image for PLATFORM (default linux/amd64).",
+    "image-name": "Print the {c} image name (registry/name).",
+    "image-name-and-tag": "Print the {c} image reference for PLATFORM.",
+    "image-push": "Build if needed, push the {c} image for PLATFORM, verify its digest in the registry.",
+    "image-pull": "Pull the {c} image for PLATFORM.",
+    "manifest-build": "Assemble the {c} manifest list from pushed platform images (output/manifests/).",
+    "manifest-push": "Assemble, push and verify the {c} manifest list <registry>/<image>:<version>.",
+    "manifest-archive": "Save the {c} manifest list with its images as output/images/<image>-<version>.tar.",
+}
+GLOBAL_SESSIONS = {
+    "images": "Build every component's image for PLATFORM (those without it are left out).",
+    "manifest": "Build (with --push, publish) lists: -- [--component C] [--platform P] [--append] [--push].",
+    "plan": "Show the actions a build would take and why (-- --json for machines).",
+    "registry": "Start/stop a local registry on loopback (-- start|stop|status [--port N]).",
+    "windows-standin-bases": "Push stand-in Windows bases to a loopback registry; prints BASE_IMAGE_OVERRIDES.",
+    "qemu-user-static": "Register arm64 emulation (Debian qemu-user-static + binfmt_misc); needs root.",
+}
 for _c in COMPONENTS:
-    _register(f"{_c}-image", f"Build the {_c} image for PLATFORM (default linux/amd64).", "image", _c)
-    _register(f"{_c}-image-name", f"Print the {_c} image name (registry/name).", "image-name", _c)
-    _register(f"{_c}-image-name-and-tag", f"Print the {_c} image reference for PLATFORM.", "image-name-and-tag", _c)
-
-_register("images", "Build every component's image for PLATFORM (those without it are left out).", "images")
-_register(
-    "windows-standin-bases",
-    "Push stand-in Windows bases to a (loopback) registry; prints BASE_IMAGE_OVERRIDES.",
-    "windows-standin-bases",
-)
-_register("registry", "Start/stop a local registry on loopback (-- start|stop|status [--port N]).", "registry")
-_register("plan", "Show the actions a build would take and why (-- --json for machines).", "plan")
+    for _verb, _doc in COMPONENT_SESSIONS.items():
+        _register(f"{_c}-{_verb}", _doc.format(c=_c), _verb, _c)
+for _name, _doc in GLOBAL_SESSIONS.items():
+    _register(_name, _doc, _name)
 
 
 @nox.session(python=False)

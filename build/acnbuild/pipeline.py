@@ -243,6 +243,9 @@ class PlanBuilder:
             )
         )
 
+    def add(self, action: Action) -> Action:
+        return self._add(action)
+
     def _add(self, action: Action) -> Action:
         self.actions.setdefault(action.id, action)
         return self.actions[action.id]

@@ -40,18 +40,19 @@ def human_size(size: int | None) -> str:
 
 def summary(outcomes: Sequence[Outcome]) -> None:
     table = Table(title="images", title_justify="left", show_lines=False)
-    for column in ("image", "platform", "status", "image id", "size", "time"):
+    for column in ("image", "platform", "step", "status", "id / digest", "size", "time"):
         table.add_column(column)
     for outcome in outcomes:
-        if outcome.action.kind != "image":
+        if outcome.action.kind not in ("image", "push"):
             continue
         details = outcome.action.details
-        image_id = str(outcome.result.get("image_id", "-")).removeprefix("sha256:")[:12]
+        identity = outcome.result.get("image_id") or outcome.result.get("digest") or "-"
         table.add_row(
             details["reference"],
             details["platform"],
+            "build" if outcome.action.kind == "image" else "push",
             f"[{_STATUS_STYLE.get(outcome.status, '')}]{outcome.status}[/]",
-            image_id,
+            str(identity).removeprefix("sha256:")[:12],
             human_size(outcome.result.get("size")),
             f"{outcome.seconds:.1f}s",
         )

@@ -4,19 +4,37 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from collections.abc import Callable, Sequence
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
 
-from . import bases, builders, discover, gotools, localregistry, naming, report, settings, standin, toolchain
+from . import (
+    bases,
+    builders,
+    discover,
+    emulation,
+    gotools,
+    localregistry,
+    manifests,
+    naming,
+    publish,
+    report,
+    settings,
+    standin,
+    toolchain,
+    versioning,
+)
 from .cachedirs import state_dir
 from .errors import BuildFailed, UserError
 from .executor import Executor, Outcome
 from .model import Component, Repository
 from .pipeline import ImageTarget, PlanBuilder, image_targets
 from .plan import Plan
+from .platforms import Platform
 from .records import RecordStore
+from .registryapi import Reference, RegistryClient
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -59,13 +77,20 @@ def targets(repo: Repository, config: settings.Settings, names: Sequence[str], *
 
 
 def build_plan(
-    repo: Repository, builder: builders.Builder, config: settings.Settings, wanted: Sequence[ImageTarget]
+    repo: Repository,
+    builder: builders.Builder,
+    config: settings.Settings,
+    wanted: Sequence[ImageTarget],
+    *,
+    push: bool = False,
 ) -> Plan:
     for target in wanted:
         builder.check_platform(target.platform)
     planner = PlanBuilder(repo, toolchain.ensure(repo.root), builder, config.base_overrides)
     for target in wanted:
-        planner.add_image(target)
+        image_action = planner.add_image(target)
+        if push:
+            planner.add(publish.push_action(builder, repo.root, target, image_action))
     return planner.plan()
 
 
@@ -83,14 +108,20 @@ def execute(repo: Repository, config: settings.Settings, plan: Plan) -> list[Out
 
 
 def build_images(
-    posargs: Sequence[str], names: Sequence[str], *, strict: bool, prog: str, root: Path | None = None
+    posargs: Sequence[str],
+    names: Sequence[str],
+    *,
+    strict: bool,
+    prog: str,
+    root: Path | None = None,
+    push: bool = False,
 ) -> list[Outcome]:
-    """The image sessions' work, callable from tests: returns the outcomes of every action."""
+    """The image (and image-push) sessions' work, callable from tests: returns the outcomes of every action."""
     repo = load(root)
     config = settings.resolve(posargs, prog=prog)
     image_targets = targets(repo, config, list(names) or list(config.components), strict=strict)
     builder = builders.select(config.builder)
-    plan = build_plan(repo, builder, config, image_targets)
+    plan = build_plan(repo, builder, config, image_targets, push=push)
     if config.dry_run:
         report.print_plan(plan, RecordStore(state_dir(repo.root) / "records"), config.json)
         return []
@@ -137,6 +168,121 @@ def plan(posargs: Sequence[str]) -> None:
 
 
 @for_people
+def image_push(posargs: Sequence[str], component: str) -> None:
+    build_images(posargs, [component], strict=True, prog=f"nox -s {component}-image-push --", push=True)
+
+
+@for_people
+def image_pull(posargs: Sequence[str], component: str) -> None:
+    repo = load()
+    config = settings.resolve(posargs, prog=f"nox -s {component}-image-pull --")
+    builder = builders.select(config.builder)
+    logs = state_dir(repo.root) / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    for target in image_targets(repo, repo.component(component), config.platform, config.registry, config.skus):
+        builder.check_platform(target.platform)
+        publish.pull(builder, target.reference, target.platform, logs / f"pull-{component}.log")
+        report.console.print(f"pulled {target.reference} with {builder.name}")
+
+
+def _list_children(repo: Repository, config: settings.Settings, component: Component) -> list[ImageTarget]:
+    """The platform images a component's list points at: --platform, else $PLATFORMS, else all it declares."""
+    if config.explicit_platforms:
+        platforms = config.platforms
+    elif os.environ.get("PLATFORMS"):
+        platforms = tuple(Platform.parse(p) for p in os.environ["PLATFORMS"].split())
+    else:
+        platforms = component.platforms
+    chosen = []
+    for platform in platforms:
+        if component.supports(platform):
+            chosen += image_targets(repo, component, platform, config.registry, config.skus)
+        elif config.explicit_platforms and len(config.components) == 1:
+            component.require_platform(platform)
+    if not chosen:
+        raise UserError(f"{component.name}: no platform to put in its list ({', '.join(map(str, platforms))})")
+    return chosen
+
+
+def build_lists(
+    posargs: Sequence[str], names: Sequence[str], *, push: bool, prog: str, root: Path | None = None
+) -> dict[str, dict[str, Any]]:
+    """Verify every child of every list first; only then write (and with ``push``, publish) the lists."""
+    repo = load(root)
+    config = settings.resolve(posargs, prog=prog)
+    components = [repo.component(n) for n in (list(names) or list(config.components))] or list(repo.components.values())
+    planned = []
+    for component in components:
+        children = _list_children(repo, config, component)
+        version = children[0].version
+        reference = publish.list_reference(config.registry, component.image, version)
+        client = RegistryClient(Reference.parse(reference).registry)
+        entries = [
+            manifests.describe_child(client, manifests.Child(
+                t.reference, t.platform.os, t.platform.arch, t.platform.manifest_variant,
+                t.sku.os_version if t.sku else None,
+            ))
+            for t in children
+        ]  # fmt: skip
+        existing = manifests.existing_list(client, reference) if config.append else None
+        media_type, body = manifests.assemble(entries, existing)
+        planned.append((component, version, reference, client, media_type, body))
+    results: dict[str, dict[str, Any]] = {}
+    for component, version, reference, client, media_type, body in planned:
+        path = publish.write_list(repo.root, component.image, version, body)
+        result: dict[str, Any] = {"reference": reference, "file": str(path.relative_to(repo.root)), "pushed": False}
+        entries = json.loads(body)["manifests"]
+        if push or config.push:
+            result["digest"] = manifests.push(client, reference, media_type, body)
+            result["pushed"] = True
+        result["platforms"] = [manifests.platform_key(e["platform"]) for e in entries]
+        results[component.name] = result
+        action = "pushed" if result["pushed"] else "built"
+        report.console.print(f"{action} {reference} ({len(entries)} entries) -> {result['file']}")
+        for entry in entries:
+            p = entry["platform"]
+            extra = "/" + p["variant"] if p.get("variant") else ""
+            extra += f" os.version={p['os.version']}" if p.get("os.version") else ""
+            report.console.print(f"    {p['os']}/{p['architecture']}{extra}  {entry['digest']}", style="dim")
+    if config.json:
+        print(json.dumps(results, indent=2))
+    return results
+
+
+@for_people
+def manifest_build(posargs: Sequence[str], component: str) -> None:
+    build_lists(posargs, [component], push=False, prog=f"nox -s {component}-manifest-build --")
+
+
+@for_people
+def manifest_push(posargs: Sequence[str], component: str) -> None:
+    build_lists(posargs, [component], push=True, prog=f"nox -s {component}-manifest-push --")
+
+
+@for_people
+def manifest(posargs: Sequence[str]) -> None:
+    build_lists(posargs, [], push=False, prog="nox -s manifest --")
+
+
+@for_people
+def manifest_archive(posargs: Sequence[str], component: str) -> None:
+    repo = load()
+    config = settings.resolve(posargs, prog=f"nox -s {component}-manifest-archive --")
+    target = repo.component(component)
+    version = versioning.component_version(target, repo.root)
+    reference = publish.list_reference(config.registry, target.image, version)
+    logs = state_dir(repo.root) / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    path = publish.archive_list(reference, target.image, version, repo.root, logs / f"archive-{component}.log")
+    report.console.print(f"archived {reference} -> {path.relative_to(repo.root)}")
+
+
+@for_people
+def qemu_user_static(posargs: Sequence[str]) -> None:
+    report.console.print(emulation.register())
+
+
+@for_people
 def golint(posargs: Sequence[str]) -> None:
     gotools.lint(discover.find_root())
     report.console.print("go: gofmt and go vet are clean")
@@ -179,6 +325,13 @@ def registry(posargs: Sequence[str]) -> None:
 
 
 VERBS: dict[str, Callable[..., None]] = {
+    "image-push": image_push,
+    "image-pull": image_pull,
+    "manifest-build": manifest_build,
+    "manifest-push": manifest_push,
+    "manifest-archive": manifest_archive,
+    "manifest": manifest,
+    "qemu-user-static": qemu_user_static,
     "windows-standin-bases": windows_standin_bases,
     "registry": registry,
     "golint": golint,
@@ -189,4 +342,13 @@ VERBS: dict[str, Callable[..., None]] = {
     "image-name-and-tag": image_name_and_tag,
     "plan": plan,
 }
-COMPONENT_VERBS = ("image", "image-name", "image-name-and-tag")
+COMPONENT_VERBS = (
+    "image",
+    "image-name",
+    "image-name-and-tag",
+    "image-push",
+    "image-pull",
+    "manifest-build",
+    "manifest-push",
+    "manifest-archive",
+)

@@ -33,6 +33,9 @@ class Settings:
     components: tuple[str, ...] = field(default=())
     base_overrides: BaseOverrides = field(default_factory=BaseOverrides)
     skus: tuple[str, ...] = ()
+    explicit_platforms: bool = False
+    append: bool = False
+    push: bool = False
 
     @property
     def platform(self) -> Platform:
@@ -59,6 +62,8 @@ def parser(prog: str) -> argparse.ArgumentParser:
         help="use REF (pinned) for bases from REPO (repeatable); env BASE_IMAGE_OVERRIDES",
     )
     p.add_argument("--sku", action="append", help="only these Windows SKUs (repeatable); env OS_SKU_WIN")
+    p.add_argument("--append", action="store_true", help="manifest: merge into the existing remote list")
+    p.add_argument("--push", action="store_true", help="manifest: push the list after building it")
     p.add_argument("-j", "--jobs", type=int, default=0, help="parallel actions (default: CPU count)")
     return p
 
@@ -101,6 +106,9 @@ def resolve(posargs: Sequence[str], *, prog: str = "nox", env: Mapping[str, str]
         components=tuple(args.component or ()),
         base_overrides=overrides,
         skus=skus,
+        explicit_platforms=bool(args.platform),
+        append=args.append,
+        push=args.push,
     )
 
 

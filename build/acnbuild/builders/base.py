@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,17 +59,57 @@ class Builder(Protocol):
 
     def size(self, reference: str) -> int | None: ...
 
+    def push(self, reference: str, log: Path) -> str | None:
+        """Push ``reference`` from the builder's store; return the manifest digest it pushed, if known."""
+        ...
+
+    def pull(self, reference: str, platform: Platform, log: Path) -> None: ...
+
+
+TRANSIENT = (
+    "connection refused",
+    "connection reset",
+    "i/o timeout",
+    "tls handshake timeout",
+    "503",
+    "502",
+    "500",
+    "504",
+    "too many requests",
+    "eof",
+)
+
 
 def run_logged(
-    command: Sequence[str], log: Path, *, env: Mapping[str, str] | None = None, what: str, cwd: Path | None = None
+    command: Sequence[str],
+    log: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+    what: str,
+    cwd: Path | None = None,
+    retries: int = 0,
 ) -> None:
-    """Run a builder command with its output appended to ``log``; fail with the log's tail."""
-    with open(log, "a") as handle:
-        handle.write("$ " + " ".join(command) + "\n")
-        handle.flush()
-        result = subprocess.run(
-            list(command), stdout=handle, stderr=subprocess.STDOUT, env=dict(env) if env else None, cwd=cwd, check=False
-        )
+    """Run a builder command with its output appended to ``log``; fail with the log's tail.
+
+    With ``retries``, a failure whose output looks transient (connection errors, 5xx) is retried with backoff.
+    """
+    log.parent.mkdir(parents=True, exist_ok=True)
+    for attempt in range(retries + 1):
+        with open(log, "a") as handle:
+            start = handle.tell()
+            handle.write("$ " + " ".join(command) + "\n")
+            handle.flush()
+            result = subprocess.run(
+                list(command), stdout=handle, stderr=subprocess.STDOUT, env=dict(env) if env else None, cwd=cwd,
+                check=False,
+            )  # fmt: skip
+        if result.returncode == 0:
+            return
+        output = log.read_text()[start:].lower()
+        if attempt < retries and any(marker in output for marker in TRANSIENT):
+            time.sleep(0.5 * 2**attempt)
+            continue
+        break
     if result.returncode != 0:
         tail = "\n".join(log.read_text().splitlines()[-20:])
         raise BuildFailed(f"{what} failed (exit {result.returncode}):\n{tail}", log=str(log))

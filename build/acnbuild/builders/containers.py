@@ -7,6 +7,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..bases import is_loopback
 from ..errors import BuildFailed, UserError
 from ..platforms import Platform
 from .base import BuildRequest, BuiltImage, capture, common_build_flags, run_logged
@@ -93,9 +94,26 @@ class ContainersBuilder:
         if result.returncode != 0:
             raise BuildFailed(f"{self.name} tag {image_id} {reference} failed: {result.stderr.strip()}")
 
+    def push(self, reference: str, log: Path) -> str | None:
+        digest_file = log.with_suffix(".digest")
+        digest_file.unlink(missing_ok=True)
+        command = [self.cli, "push", *_tls(reference), "--digestfile", str(digest_file), reference]
+        command.append(f"docker://{reference}")
+        run_logged(command, log, env=self._env(), what=f"{self.name} push {reference}", retries=3)
+        return digest_file.read_text().strip() if digest_file.is_file() else None
+
+    def pull(self, reference: str, platform: Platform, log: Path) -> None:
+        command = [self.cli, "pull", *_tls(reference), "--platform", str(platform), reference]
+        run_logged(command, log, env=self._env(), what=f"{self.name} pull {reference}", retries=3)
+
     def size(self, reference: str) -> int | None:
         template = "{{.Size}}" if self.name == "podman" else ""
         if not template:
             return None
         text = self._inspect(reference, template)
         return int(text) if text and text.isdigit() else None
+
+
+def _tls(reference: str) -> list[str]:
+    """Loopback registries speak plain HTTP (docker allows them by default; containers tools need the flag)."""
+    return ["--tls-verify=false"] if is_loopback(reference) else []

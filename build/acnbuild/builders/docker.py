@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -109,6 +110,17 @@ class DockerBuilder:
     def size(self, reference: str) -> int | None:
         result = capture([self.cli, "image", "inspect", "--format", "{{.Size}}", reference])
         return int(result.stdout.strip()) if result.returncode == 0 and result.stdout.strip().isdigit() else None
+
+    def push(self, reference: str, log: Path) -> str | None:
+        run_logged([self.cli, "push", reference], log, env=self._env(), what=f"docker push {reference}", retries=3)
+        repository = reference.rsplit(":", 1)[0]
+        result = capture([self.cli, "image", "inspect", "--format", "{{json .RepoDigests}}", reference])
+        digests = json.loads(result.stdout or "[]") if result.returncode == 0 else []
+        return next((d.split("@", 1)[1] for d in digests if d.split("@", 1)[0] == repository), None)
+
+    def pull(self, reference: str, platform: Platform, log: Path) -> None:
+        command = [self.cli, "pull", "--platform", str(platform), reference]
+        run_logged(command, log, env=self._env(), what=f"docker pull {reference}", retries=3)
 
 
 def _docker_clis() -> list[str]:
