@@ -1,19 +1,24 @@
-// Command azure-ipam is the Azure CNI IPAM plugin.
+// Command azure-ipam is the Azure CNI IPAM plugin: it obtains pod addresses
+// from azure-cns. Invoked without CNI_COMMAND it prints its version.
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
+
+	"github.com/acn-monorepo/acn/components/azure-ipam/internal/cni"
+	"github.com/acn-monorepo/acn/components/azure-ipam/internal/plugin"
 )
 
 // version is set at link time with -X main.version=<component version>.
 var version = "unknown"
 
 func main() {
-	if os.Getenv("CNI_COMMAND") == "" {
+	env := cni.EnvFrom(os.Getenv)
+	if env.Command == "" {
 		fmt.Printf("CNI azure-ipam plugin %s\n", version)
 		return
 	}
-	fmt.Fprintln(os.Stderr, "azure-ipam: CNI commands are not implemented yet")
-	os.Exit(1)
+	os.Exit(plugin.Run(context.Background(), env, os.Stdin, os.Stdout, plugin.DefaultFactory))
 }

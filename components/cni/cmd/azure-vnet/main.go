@@ -1,10 +1,16 @@
-// Command azure-vnet is the Azure CNI network plugin.
+// Command azure-vnet is the Azure CNI network plugin. It delegates address
+// management to the IPAM plugin named in ipam.type and records attachments
+// in a state file. Invoked without CNI_COMMAND (or with -v) it prints its version.
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"os"
+
+	"github.com/acn-monorepo/acn/components/cni/internal/cni"
+	"github.com/acn-monorepo/acn/components/cni/internal/plugin"
 )
 
 // version is set at link time with -X main.version=<component version>.
@@ -14,10 +20,13 @@ func main() {
 	showVersion := flag.Bool("v", false, "print the version and exit")
 	flag.BoolVar(showVersion, "version", false, "print the version and exit")
 	flag.Parse()
-	if *showVersion {
+	env := cni.EnvFrom(os.Getenv)
+	if *showVersion || env.Command == "" {
 		fmt.Printf("Azure CNI Version %s\n", version)
 		return
 	}
-	fmt.Fprintln(os.Stderr, "azure-vnet: CNI commands are not implemented yet")
-	os.Exit(1)
+	os.Exit(plugin.Run(context.Background(), env, os.Stdin, os.Stdout, plugin.Options{
+		Environ:   os.Environ(),
+		StatePath: plugin.StatePath(os.Getenv),
+	}))
 }

@@ -1,0 +1,151 @@
+// Package store records azure-vnet attachments in a JSON state file. Every
+// update happens under an exclusive lock on "<state>.lock" and is written
+// atomically (temporary file, fsync, rename).
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/acn-monorepo/acn/components/cni/internal/cni"
+)
+
+// DefaultPath is used when AZURE_VNET_STATE_FILE is not set.
+const DefaultPath = "/var/run/azure-vnet.json"
+
+// FormatVersion is the version of the state file layout.
+const FormatVersion = 1
+
+// LockTimeout bounds how long an update waits for the lock.
+var LockTimeout = 30 * time.Second
+
+// Attachment is one container interface attached by ADD.
+type Attachment struct {
+	ContainerID  string     `json:"containerID"`
+	IfName       string     `json:"ifName"`
+	Netns        string     `json:"netns,omitempty"`
+	Network      string     `json:"network"`
+	PodName      string     `json:"podName,omitempty"`
+	PodNamespace string     `json:"podNamespace,omitempty"`
+	IPAMType     string     `json:"ipamType"`
+	Result       cni.Result `json:"result"`
+	CreatedAt    time.Time  `json:"createdAt"`
+}
+
+// State is the on-disk layout:
+//
+//	{"version": 1, "attachments": {"<containerID>/<ifName>": Attachment}}
+type State struct {
+	Version     int                   `json:"version"`
+	Attachments map[string]Attachment `json:"attachments"`
+}
+
+// Key is the attachment key "<containerID>/<ifName>".
+func Key(containerID, ifName string) string { return containerID + "/" + ifName }
+
+// Keys returns the attachment keys in sorted order.
+func (s *State) Keys() []string {
+	keys := make([]string, 0, len(s.Attachments))
+	for k := range s.Attachments {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// Store is one state file.
+type Store struct {
+	Path string
+}
+
+// Load reads the state without locking. A missing or empty file is an empty state.
+func (s Store) Load() (*State, error) {
+	st := &State{Version: FormatVersion, Attachments: map[string]Attachment{}}
+	data, err := os.ReadFile(s.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return st, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read state file: %w", err)
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return st, nil
+	}
+	if err := json.Unmarshal(data, st); err != nil {
+		return nil, fmt.Errorf("state file %s is corrupt: %w", s.Path, err)
+	}
+	if st.Version > FormatVersion {
+		return nil, fmt.Errorf("state file %s has version %d, newer than supported %d", s.Path, st.Version, FormatVersion)
+	}
+	st.Version = FormatVersion
+	if st.Attachments == nil {
+		st.Attachments = map[string]Attachment{}
+	}
+	return st, nil
+}
+
+// Update locks the state file, loads it, applies fn and, if fn succeeds,
+// writes the result atomically.
+func (s Store) Update(fn func(*State) error) error {
+	if err := os.MkdirAll(filepath.Dir(s.Path), 0o755); err != nil {
+		return fmt.Errorf("create state directory: %w", err)
+	}
+	unlock, err := lock(s.Path+".lock", LockTimeout)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	st, err := s.Load()
+	if err != nil {
+		return err
+	}
+	if err := fn(st); err != nil {
+		return err
+	}
+	data, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(s.Path, append(data, '\n'), 0o644)
+}
+
+func writeFileAtomic(path string, data []byte, perm fs.FileMode) (err error) {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("create temporary state file: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if _, err = tmp.Write(data); err != nil {
+		return fmt.Errorf("write temporary state file: %w", err)
+	}
+	if err = tmp.Chmod(perm); err != nil {
+		return fmt.Errorf("chmod temporary state file: %w", err)
+	}
+	if err = tmp.Sync(); err != nil {
+		return fmt.Errorf("fsync temporary state file: %w", err)
+	}
+	if err = tmp.Close(); err != nil {
+		return fmt.Errorf("close temporary state file: %w", err)
+	}
+	if err = os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("rename state file into place: %w", err)
+	}
+	if d, derr := os.Open(dir); derr == nil {
+		_ = d.Sync()
+		_ = d.Close()
+	}
+	return nil
+}

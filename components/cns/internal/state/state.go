@@ -1,0 +1,117 @@
+// Package state persists azure-cns allocations to a JSON file.
+//
+// Every Save writes a temporary file in the target directory, fsyncs it,
+// renames it over the state file and fsyncs the directory, so a crash leaves
+// either the old or the new state, never a torn file.
+package state
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/acn-monorepo/acn/components/cns/internal/ipam"
+)
+
+// FormatVersion is the version of the state file layout.
+const FormatVersion = 1
+
+// File is the on-disk layout:
+//
+//	{"version": 1, "allocations": [{"ipAddress": ..., "podName": ..., ...}]}
+type File struct {
+	Version     int               `json:"version"`
+	Allocations []ipam.Allocation `json:"allocations"`
+}
+
+// Store reads and writes one state file.
+type Store struct {
+	Path string
+}
+
+// Load returns the persisted allocations. A missing or empty file is an empty
+// state; an unreadable or corrupt file is an error (allocations must not be
+// silently forgotten).
+func (s Store) Load() ([]ipam.Allocation, error) {
+	data, err := os.ReadFile(s.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read state file: %w", err)
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, nil
+	}
+	var f File
+	if err := json.Unmarshal(data, &f); err != nil {
+		return nil, fmt.Errorf("state file %s is corrupt: %w", s.Path, err)
+	}
+	if f.Version > FormatVersion {
+		return nil, fmt.Errorf("state file %s has version %d, newer than supported %d", s.Path, f.Version, FormatVersion)
+	}
+	return f.Allocations, nil
+}
+
+// Save atomically replaces the state file with allocs, creating its directory.
+func (s Store) Save(allocs []ipam.Allocation) error {
+	if allocs == nil {
+		allocs = []ipam.Allocation{}
+	}
+	data, err := json.MarshalIndent(File{Version: FormatVersion, Allocations: allocs}, "", "  ")
+	if err != nil {
+		return err
+	}
+	return WriteFileAtomic(s.Path, append(data, '\n'), 0o644)
+}
+
+// WriteFileAtomic writes data to path via a temporary file in the same
+// directory, fsync and rename. The directory is created if needed.
+func WriteFileAtomic(path string, data []byte, perm fs.FileMode) (err error) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create state directory: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("create temporary state file: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if _, err = tmp.Write(data); err != nil {
+		return fmt.Errorf("write temporary state file: %w", err)
+	}
+	if err = tmp.Chmod(perm); err != nil {
+		return fmt.Errorf("chmod temporary state file: %w", err)
+	}
+	if err = tmp.Sync(); err != nil {
+		return fmt.Errorf("fsync temporary state file: %w", err)
+	}
+	if err = tmp.Close(); err != nil {
+		return fmt.Errorf("close temporary state file: %w", err)
+	}
+	if err = os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("rename state file into place: %w", err)
+	}
+	syncDir(dir)
+	return nil
+}
+
+// syncDir makes the rename durable where the platform supports fsync on a
+// directory; failures are ignored (Windows cannot open directories this way).
+func syncDir(dir string) {
+	d, err := os.Open(dir)
+	if err != nil {
+		return
+	}
+	_ = d.Sync()
+	_ = d.Close()
+}

@@ -1,0 +1,3 @@
+module github.com/acn-monorepo/acn/tools/dropgz
+
+go 1.26
