@@ -15,7 +15,7 @@ import jsonschema
 import yaml
 
 from .errors import UserError
-from .model import Component, GoBinary, OsImage, Repository, VersionRule, WindowsSku
+from .model import Component, GoBinary, Installer, OsImage, Repository, VersionRule, WindowsSku
 from .platforms import Platform
 
 BUILD_FILE = "BUILD.yaml"
@@ -56,7 +56,16 @@ def load_repository(root: Path) -> Repository:
                 )
             binaries_seen[binary.name] = path
         components[component.name] = component
-    return Repository(root=root, components=components)
+    repo = Repository(root=root, components=components)
+    for component in components.values():
+        for binary in component.installer.binaries if component.installer else ():
+            if binary not in binaries_seen:
+                raise UserError(
+                    f"{_rel(component.build_file, root)}: installer.binaries names {binary!r}, which no component "
+                    "declares",
+                    hint="declared binaries: " + ", ".join(sorted(binaries_seen)),
+                )
+    return repo
 
 
 def load_component(path: Path, root: Path) -> Component:
@@ -182,6 +191,14 @@ def _to_component(data: dict[str, Any], node: yaml.Node, path: Path, root: Path)
         if not (directory / file_name).is_file():
             line = _line_of(node, ["files", index])
             raise UserError(f"{rel}:{line}: files[{index}]: {file_name} does not exist in {name}/")
+    installer = None
+    if "installer" in data:
+        spec = data["installer"]
+        for index, file_name in enumerate(spec.get("files", ())):
+            if not (directory / file_name).is_file():
+                line = _line_of(node, ["installer", "files", index])
+                raise UserError(f"{rel}:{line}: installer.files[{index}]: {file_name} does not exist in {name}/")
+        installer = Installer(binaries=tuple(spec["binaries"]), files=tuple(spec.get("files", ())))
     version = data["version"]
     return Component(
         name=name,
@@ -195,6 +212,7 @@ def _to_component(data: dict[str, Any], node: yaml.Node, path: Path, root: Path)
         images=images,
         files=tuple(data.get("files", ())),
         build_args=tuple(sorted(data.get("build_args", {}).items())),
+        installer=installer,
     )
 
 

@@ -46,6 +46,14 @@ class OsImage:
 
 
 @dataclass(frozen=True)
+class Installer:
+    """A dropgz installer: binaries (by name, from any component) and files embedded per platform."""
+
+    binaries: tuple[str, ...]
+    files: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Component:
     name: str
     directory: Path
@@ -58,6 +66,7 @@ class Component:
     images: dict[str, OsImage] = field(hash=False)
     files: tuple[str, ...] = ()
     build_args: tuple[tuple[str, str], ...] = ()
+    installer: Installer | None = None
 
     def supports(self, platform: Platform) -> bool:
         return any(p.same_target(platform) for p in self.platforms)
@@ -88,3 +97,11 @@ class Repository:
         except KeyError:
             known = ", ".join(sorted(self.components))
             raise UserError(f"unknown component {name!r}", hint=f"known components: {known}") from None
+
+    def binary(self, name: str) -> tuple[Component, GoBinary]:
+        """The component that declares binary ``name``, and the binary."""
+        for component in self.components.values():
+            for binary in component.binaries:
+                if binary.name == name:
+                    return component, binary
+        raise UserError(f"no component declares a binary named {name!r}")

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import bases, context, dockerfile, gobuild, naming, ociarchive, versioning
+from . import bases, context, dockerfile, gobuild, installer, naming, ociarchive, versioning
 from .builders import Builder, BuildRequest
 from .cachedirs import output_dir, state_dir
 from .errors import BuildFailed, UserError
@@ -68,6 +68,13 @@ def binary_path(root: Path, binary_name: str, platform: Platform) -> Path:
     return output_dir(root) / f"{platform.os}_{platform.arch}" / (binary_name + platform.exe_suffix)
 
 
+def installer_path(root: Path, component: str, platform: Platform) -> Path:
+    """Each component's installer embeds its own payload: ``output/<os>_<arch>/dropgz-<component>/dropgz``."""
+    return (
+        output_dir(root) / f"{platform.os}_{platform.arch}" / f"dropgz-{component}" / ("dropgz" + platform.exe_suffix)
+    )
+
+
 def archive_path(root: Path, target: ImageTarget) -> Path:
     """Upstream-style OCI archive name: ``output/images/<image>-<tag>.tar``."""
     return output_dir(root) / "images" / f"{target.component.image}-{target.tag}.tar"
@@ -99,6 +106,14 @@ class PlanBuilder:
         self.builder.check_platform(platform)
 
         go_actions = [self._go_action(b, platform, target.version) for b in component.binaries]
+        binaries = {b.file_name(platform): binary_path(self.root, b.name, platform) for b in component.binaries}
+        if component.installer is not None:
+            payload_actions = self._payload_actions(component, platform)
+            installer_action = self._installer_action(component, platform, target.version, payload_actions)
+            go_actions += [*payload_actions, installer_action]
+            for name in component.installer.binaries:
+                binaries[name + platform.exe_suffix] = binary_path(self.root, name, platform)
+            binaries["dropgz" + platform.exe_suffix] = installer_path(self.root, component.name, platform)
         revision = versioning.revision(self.root)
         created = datetime.fromtimestamp(revision.source_date_epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         declared_base = target.sku.base if target.sku else os_image.base
@@ -138,7 +153,6 @@ class PlanBuilder:
         )
         action_id = f"image:{target.key}:{self.builder.name}"
         stage_dir = state_dir(self.root) / "contexts" / component.name / target.tag.removesuffix("-" + target.version)
-        binaries = {b.file_name(platform): binary_path(self.root, b.name, platform) for b in component.binaries}
 
         def run(logs: Path) -> dict[str, Any]:
             context.stage(stage_dir, binaries, files)
@@ -210,6 +224,67 @@ class PlanBuilder:
             details=details,
         )
         return self._add(action)
+
+    def _payload_actions(self, component: Component, platform: Platform) -> list[Action]:
+        """The Go actions of an installer's payload binaries, each with its own component's version."""
+        actions = []
+        for name in component.installer.binaries if component.installer else ():
+            owner, binary = self.repo.binary(name)
+            actions.append(self._go_action(binary, platform, versioning.component_version(owner, self.root)))
+        return actions
+
+    def _installer_action(
+        self, component: Component, platform: Platform, version: str, payload_actions: list[Action]
+    ) -> Action:
+        assert component.installer is not None
+        action_id = f"dropgz:{component.name}:{platform}"
+        if action_id in self.actions:
+            return self.actions[action_id]
+        output = installer_path(self.root, component.name, platform)
+        files = {Path(f).name: component.directory / f for f in component.installer.files}
+        payload = {name + platform.exe_suffix: binary_path(self.root, name, platform)
+                   for name in component.installer.binaries}  # fmt: skip
+        stage_dir = state_dir(self.root) / "dropgz" / component.name / platform.tag_prefix
+        fingerprint = combine(
+            {
+                "kind": "dropgz",
+                "toolchain": self.toolchain.version,
+                "source": files_digest(self.root, installer.source_files(self.root)),
+                "payload_binaries": {a.id: a.fingerprint for a in payload_actions},
+                "payload_files": files_digest(component.directory, files.values()),
+                "platform": str(platform),
+                "version": version,
+                "flags": gobuild.BUILD_FLAGS,
+            }
+        )
+
+        def run(logs: Path) -> dict[str, Any]:
+            installer.stage(self.root, stage_dir, {**payload, **files})
+            log = logs / f"{_safe(action_id)}.log"
+            installer.compile_installer(self.toolchain, stage_dir, platform, version, output, log)
+            return {"path": str(output.relative_to(self.root)), "sha256": file_digest(output)}
+
+        def still_valid(result: dict[str, Any]) -> bool:
+            return output.is_file() and file_digest(output) == result.get("sha256")
+
+        return self._add(
+            Action(
+                id=action_id,
+                kind="installer",
+                summary=f"pack dropgz{platform.exe_suffix} for {component.name} on {platform} "
+                f"({', '.join([*payload, *files])})",
+                fingerprint=fingerprint,
+                resource="go",
+                run=run,
+                still_valid=still_valid,
+                deps=tuple(a.id for a in payload_actions),
+                details={
+                    "component": component.name,
+                    "platform": str(platform),
+                    "output": str(output.relative_to(self.root)),
+                },
+            )
+        )
 
     def _go_action(self, binary: GoBinary, platform: Platform, version: str) -> Action:
         build = gobuild.GoBuild(binary=binary, platform=platform, version=version)

@@ -7,5 +7,5 @@ ARG PLATFORM
 ARG VERSION
 FROM ${BASE_IMAGE} AS linux
 ARG VERSION
-COPY bin/azure-ipam /azure-ipam
-ENTRYPOINT ["/azure-ipam"]
+COPY bin/dropgz /dropgz
+ENTRYPOINT ["/dropgz"]

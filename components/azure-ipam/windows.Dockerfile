@@ -7,5 +7,5 @@ ARG PLATFORM
 ARG VERSION
 FROM ${BASE_IMAGE} AS windows
 ARG VERSION
-COPY bin/azure-ipam.exe /azure-ipam.exe
-ENTRYPOINT ["azure-ipam.exe"]
+COPY bin/dropgz.exe /dropgz.exe
+ENTRYPOINT ["dropgz.exe"]

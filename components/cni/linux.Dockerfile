@@ -7,5 +7,5 @@ ARG PLATFORM
 ARG VERSION
 FROM ${BASE_IMAGE} AS linux
 ARG VERSION
-COPY bin/azure-vnet /azure-vnet
-ENTRYPOINT ["/azure-vnet"]
+COPY bin/dropgz /dropgz
+ENTRYPOINT ["/dropgz"]

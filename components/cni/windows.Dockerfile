@@ -8,4 +8,6 @@ ARG VERSION
 FROM ${BASE_IMAGE} AS windows
 ARG VERSION
 COPY bin/azure-vnet.exe /Windows/System32/azure-vnet.exe
+COPY bin/azure-ipam.exe /Windows/System32/azure-ipam.exe
+COPY files/conflist/azure.conflist /Windows/System32/azure.conflist
 ENTRYPOINT ["powershell.exe"]

@@ -13,9 +13,9 @@ COMPONENTS = ["cns", "cni", "npm", "azure-ipam", "ipv6-hp-bpf"]
 # How each image is asked for its version (entrypoint override, command) and what it prints.
 VERSION_PROBES = {
     "cns": (None, ["-v"], "Azure Container Network Service\nVersion {v}"),
-    "cni": (None, ["-v"], "Azure CNI Version {v}"),
+    "cni": (None, ["version"], "dropgz {v}"),
     "npm": (["/usr/bin/azure-npm"], ["-v"], "azure-npm {v}"),
-    "azure-ipam": (None, None, "CNI azure-ipam plugin {v}"),
+    "azure-ipam": (None, ["version"], "dropgz {v}"),
     "ipv6-hp-bpf": (None, ["/ipv6-hp-bpf", "-v"], "ipv6-hp-bpf {v}"),
 }
 

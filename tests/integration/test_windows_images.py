@@ -29,7 +29,11 @@ EXPECTED = {
     "cni": {
         "entrypoint": ["powershell.exe"],
         "cmd": None,
-        "exes": {"Windows/System32/azure-vnet.exe": "azure-vnet.exe"},
+        "exes": {
+            "Windows/System32/azure-vnet.exe": "azure-vnet.exe",
+            "Windows/System32/azure-ipam.exe": "azure-ipam.exe",
+        },
+        "files": ["Windows/System32/azure.conflist"],
     },
     "npm": {
         "entrypoint": None,
@@ -37,7 +41,7 @@ EXPECTED = {
         "exes": {"npm.exe": "azure-npm.exe"},
         "files": ["kubeconfigtemplate.yaml", "setkubeconfigpath.ps1"],
     },
-    "azure-ipam": {"entrypoint": ["azure-ipam.exe"], "cmd": None, "exes": {"azure-ipam.exe": "azure-ipam.exe"}},
+    "azure-ipam": {"entrypoint": ["dropgz.exe"], "cmd": None, "exes": {"dropgz.exe": "dropgz-azure-ipam/dropgz.exe"}},
 }
 WINE = wineprefix.WINE
 
@@ -78,9 +82,12 @@ def test_windows_image_config_and_layers(windows_build: dict, component: str) ->
 
 
 def windows_exes() -> Iterator[tuple[str, Path]]:
+    seen = set()
     for component, expected in EXPECTED.items():
         for binary in expected["exes"].values():
-            yield component, REPO_ROOT / "output" / "windows_amd64" / binary
+            if binary not in seen:
+                seen.add(binary)
+                yield component, REPO_ROOT / "output" / "windows_amd64" / binary
 
 
 @pytest.mark.parametrize(("component", "exe"), list(windows_exes()), ids=[c for c, _ in windows_exes()])
@@ -95,7 +102,7 @@ def test_exe_is_a_pe32plus_x64_console_binary_without_cgo(windows_build: dict, c
 
 def test_builders_agree_on_the_binaries(windows_build: dict) -> None:
     digests = {hashlib.sha256(exe.read_bytes()).hexdigest() for _, exe in windows_exes()}
-    assert len(digests) == len(EXPECTED)
+    assert len(digests) == len(list(windows_exes()))
 
 
 # --- wine ---------------------------------------------------------------------------------------
@@ -114,19 +121,21 @@ def run_wine(env: dict[str, str], exe: Path, *args: str, extra: dict[str, str] |
     return result.returncode, result.stdout.replace("\r\n", "\n")
 
 
+# binary -> (component whose version it embeds, arguments, expected output)
 VERSION_OUTPUT = {
-    "azure-cns.exe": (["-v"], "Azure Container Network Service\nVersion {v}\n"),
-    "azure-vnet.exe": (["-v"], "Azure CNI Version {v}\n"),
-    "azure-npm.exe": (["-v"], "azure-npm {v}\n"),
-    "azure-ipam.exe": ([], "CNI azure-ipam plugin {v}\n"),
+    "azure-cns.exe": ("cns", ["-v"], "Azure Container Network Service\nVersion {v}\n"),
+    "azure-vnet.exe": ("cni", ["-v"], "Azure CNI Version {v}\n"),
+    "azure-npm.exe": ("npm", ["-v"], "azure-npm {v}\n"),
+    "azure-ipam.exe": ("azure-ipam", [], "CNI azure-ipam plugin {v}\n"),
+    "dropgz-azure-ipam/dropgz.exe": ("azure-ipam", ["version"], "dropgz {v}\n"),
 }
 
 
 @pytest.mark.parametrize("component", WINDOWS)
 def test_exe_prints_its_version_under_wine(windows_build: dict, wine: dict[str, str], component: str) -> None:
-    version = windows_build[component].action.details["version"]
     for binary in EXPECTED[component]["exes"].values():
-        args, expected = VERSION_OUTPUT[binary]
+        owner, args, expected = VERSION_OUTPUT[binary]
+        version = windows_build[owner].action.details["version"]
         code, output = run_wine(wine, REPO_ROOT / "output" / "windows_amd64" / binary, *args)
         assert (code, output) == (0, expected.format(v=version))
 

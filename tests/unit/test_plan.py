@@ -62,9 +62,13 @@ def test_plan_compiles_before_building(monorepo_copy: Path) -> None:
         "go:azure-cns:linux/amd64",
         "image:cns:linux/amd64:recording",
         "go:azure-vnet:linux/amd64",
+        "go:azure-ipam:linux/amd64",
+        "dropgz:cni:linux/amd64",
         "image:cni:linux/amd64:recording",
     ]
     assert plan.get("image:cns:linux/amd64:recording").deps == ("go:azure-cns:linux/amd64",)
+    assert plan.get("dropgz:cni:linux/amd64").deps == ("go:azure-vnet:linux/amd64", "go:azure-ipam:linux/amd64")
+    assert "dropgz:cni:linux/amd64" in plan.get("image:cni:linux/amd64:recording").deps
     details = plan.get("image:cns:linux/amd64:recording").details
     assert details["reference"] == "r.io/azure-cns:linux-amd64-v1.8.12"
 
@@ -77,6 +81,15 @@ def test_fingerprints_are_stable_and_follow_their_inputs(monorepo_copy: Path) ->
     after = fingerprints(make_plan(monorepo_copy, ["cns", "cni"]))
     changed = {k for k in before if before[k] != after[k]}
     assert changed == {"go:azure-cns:linux/amd64", "image:cns:linux/amd64:recording"}
+
+
+def test_payload_binary_change_rebuilds_installer_and_image(monorepo_copy: Path) -> None:
+    before = fingerprints(make_plan(monorepo_copy, ["cni", "azure-ipam"]))
+    main_go = monorepo_copy / "components/cni/cmd/azure-vnet/main.go"
+    main_go.write_text(main_go.read_text() + "\n// a change\n")
+    after = fingerprints(make_plan(monorepo_copy, ["cni", "azure-ipam"]))
+    changed = {k for k in before if before[k] != after[k]}
+    assert changed == {"go:azure-vnet:linux/amd64", "dropgz:cni:linux/amd64", "image:cni:linux/amd64:recording"}
 
 
 def test_dockerfile_change_rebuilds_only_the_image(monorepo_copy: Path) -> None:
