@@ -38,21 +38,21 @@ def test_daemonless_builder_builds_a_linux_image(tool, name: str) -> None:
 @pytest.mark.parametrize("name", ["buildah", "podman"])
 def test_daemonless_builds_are_digest_identical(tool, tmp_path: Path, name: str) -> None:
     tool(name)
-    build(["azure-ipam"], "--builder", name)  # makes sure the binary exists
+    build(["cns"], "--builder", name)  # makes sure the binary exists
     repo = discover.load_repository(REPO_ROOT)
-    component = repo.component("azure-ipam")
+    component = repo.component("cns")
     builder = builders.select(name)
     ids = []
     for attempt in range(2):
         stage = context.stage(
-            tmp_path / f"ctx{attempt}", {"azure-ipam": binary_path(REPO_ROOT, "azure-ipam", AMD64)}, {}
+            tmp_path / f"ctx{attempt}", {"azure-cns": binary_path(REPO_ROOT, "azure-cns", AMD64)}, {}
         )
         request = BuildRequest(
             context=stage,
             dockerfile=component.images["linux"].dockerfile,
             target="linux",
             platform=AMD64,
-            reference=f"acntest.local/repro/azure-ipam:{name}-{attempt}",
+            reference=f"acntest.local/repro/azure-cns:{name}-{attempt}",
             build_args=(("BASE_IMAGE", "scratch"), ("VERSION", "linux-amd64-vtest")),
             labels=(("org.opencontainers.image.created", "2023-11-14T22:13:20Z"),),
             source_date_epoch=1_700_000_000,
