@@ -44,9 +44,7 @@ def test_daemonless_builds_are_digest_identical(tool, tmp_path: Path, name: str)
     builder = builders.select(name)
     ids = []
     for attempt in range(2):
-        stage = context.stage(
-            tmp_path / f"ctx{attempt}", {"azure-cns": binary_path(REPO_ROOT, "azure-cns", AMD64)}, {}
-        )
+        stage = context.stage(tmp_path / f"ctx{attempt}", {"azure-cns": binary_path(REPO_ROOT, "azure-cns", AMD64)}, {})
         request = BuildRequest(
             context=stage,
             dockerfile=component.images["linux"].dockerfile,
