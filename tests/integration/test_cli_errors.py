@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -51,3 +52,12 @@ def test_name_and_tag_prints_exactly_one_line() -> None:
     assert result.returncode == 0
     lines = result.stdout.splitlines()
     assert len(lines) == 1 and lines[0].startswith("example.io/azure-cns:linux-arm64-")
+
+
+def test_images_for_windows_leave_out_linux_only_components() -> None:
+    result = acnbuild("images", "--platform", "windows/amd64", "--builder", "buildah", "--dry-run", "--json")
+    assert result.returncode == 0, result.stderr
+    assert "ipv6-hp-bpf does not ship windows/amd64; left out" in result.stderr
+    images = [a for a in json.loads(result.stdout)["actions"] if a["kind"] == "image"]
+    assert sorted(a["component"] for a in images) == ["azure-ipam", "cni", "cns", "npm"]
+    assert all(":windows-amd64-" in a["reference"] for a in images)
