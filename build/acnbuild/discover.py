@@ -5,13 +5,16 @@ This is the only module that reads YAML. Errors name the file, the line and the 
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import tempfile
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import yaml
 
 from .errors import UserError
@@ -19,12 +22,19 @@ from .model import Component, GoBinary, Installer, OsImage, Repository, VersionR
 from .platforms import Platform
 
 BUILD_FILE = "BUILD.yaml"
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# Content digests of BUILD.yaml files that passed the schema, so unchanged files skip validation.
+VALIDATED_CACHE = Path(".acnbuild") / "cache" / "validated-build-files.json"
+
+
+@cache
+def schema_text() -> str:
+    return resources.files("acnbuild").joinpath("schema/build.schema.json").read_text()
 
 
 @cache
 def schema() -> dict[str, Any]:
-    text = resources.files("acnbuild").joinpath("schema/build.schema.json").read_text()
-    return json.loads(text)
+    return json.loads(schema_text())
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -45,8 +55,10 @@ def load_repository(root: Path) -> Repository:
         raise UserError(f"no components/*/{BUILD_FILE} under {root}")
     components = {}
     binaries_seen: dict[str, Path] = {}
+    validated = _read_validated(root)
+    known = set(validated)
     for path in files:
-        component = load_component(path, root)
+        component = load_component(path, root, validated)
         for binary in component.binaries:
             if binary.name in binaries_seen:
                 raise UserError(
@@ -65,33 +77,67 @@ def load_repository(root: Path) -> Repository:
                     "declares",
                     hint="declared binaries: " + ", ".join(sorted(binaries_seen)),
                 )
+    if validated != known:
+        _write_validated(root, validated)
     return repo
 
 
-def load_component(path: Path, root: Path) -> Component:
+def _read_validated(root: Path) -> set[str]:
+    try:
+        return set(json.loads((root / VALIDATED_CACHE).read_text()))
+    except (OSError, ValueError):
+        return set()
+
+
+def _write_validated(root: Path, digests: set[str]) -> None:
+    path = root / VALIDATED_CACHE
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".validated-")
+        with os.fdopen(fd, "w") as handle:
+            json.dump(sorted(digests), handle)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only checkout just validates every time
+
+
+def load_component(path: Path, root: Path, validated: set[str] | None = None) -> Component:
+    """Parse and validate one BUILD.yaml; ``validated`` holds digests known to pass (and gains this one)."""
     rel = _rel(path, root)
     text = path.read_text()
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{rel}:{mark.line + 1}" if mark else rel
         raise UserError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
     if not isinstance(data, dict):
         raise UserError(f"{rel}:1: expected a mapping of keys (image, version, binaries, ...)")
-    _validate(data, node, rel)
-    return _to_component(data, node, path, root)
+
+    @cache
+    def nodes() -> yaml.Node:
+        """The node tree, for line numbers: composed only when there is an error to report."""
+        return yaml.compose(text, Loader=_LOADER)
+
+    digest = hashlib.sha256((schema_text() + "\0" + text).encode()).hexdigest()
+    if validated is None or digest not in validated:
+        _validate(data, nodes(), rel)
+    component = _to_component(data, nodes, path, root)
+    if validated is not None:
+        validated.add(digest)
+    return component
 
 
 def _validate(data: dict[str, Any], node: yaml.Node, rel: str) -> None:
+    import jsonschema  # only when a BUILD.yaml is new or changed: it is the slowest import here
+
     validator = jsonschema.Draft202012Validator(schema())
     errors = sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
     if not errors:
         return
     lines = []
     for error in errors:
-        best = jsonschema.exceptions.best_match([error])
+        best = jsonschema.exceptions.best_match([error])  # type: ignore[attr-defined]
         keys = list(best.absolute_path)
         key = ".".join(str(k) for k in keys) or "(top level)"
         line = _line_of(node, keys)
@@ -141,7 +187,7 @@ def _line_of(node: yaml.Node | None, keys: list[Any]) -> int:
     return line
 
 
-def _to_component(data: dict[str, Any], node: yaml.Node, path: Path, root: Path) -> Component:
+def _to_component(data: dict[str, Any], nodes: Callable[[], yaml.Node], path: Path, root: Path) -> Component:
     rel = _rel(path, root)
     directory = path.parent
     name = directory.name
@@ -150,13 +196,13 @@ def _to_component(data: dict[str, Any], node: yaml.Node, path: Path, root: Path)
     for os_name, spec in data["images"].items():
         dockerfile = directory / spec["dockerfile"]
         if not dockerfile.is_file():
-            line = _line_of(node, ["images", os_name, "dockerfile"])
+            line = _line_of(nodes(), ["images", os_name, "dockerfile"])
             raise UserError(
                 f"{rel}:{line}: images.{os_name}.dockerfile: {spec['dockerfile']} does not exist",
                 hint=f"create {_rel(dockerfile, root)} or fix the file name",
             )
         if "skus" in spec and os_name != "windows":
-            line = _line_of(node, ["images", os_name, "skus"])
+            line = _line_of(nodes(), ["images", os_name, "skus"])
             raise UserError(f"{rel}:{line}: images.{os_name}.skus: only Windows images have OS SKUs")
         skus = tuple(
             WindowsSku(name=sku, os_version=value["os_version"], base=value.get("base", spec["base"]))
@@ -165,7 +211,7 @@ def _to_component(data: dict[str, Any], node: yaml.Node, path: Path, root: Path)
         images[os_name] = OsImage(dockerfile=dockerfile, target=spec["target"], base=spec["base"], skus=skus)
     for platform in platforms:
         if platform.os not in images:
-            line = _line_of(node, ["platforms"])
+            line = _line_of(nodes(), ["platforms"])
             raise UserError(
                 f"{rel}:{line}: platforms: {platform} needs an `images.{platform.os}` entry",
                 hint=f"add images.{platform.os} (dockerfile, target, base) or drop the platform",
@@ -174,7 +220,7 @@ def _to_component(data: dict[str, Any], node: yaml.Node, path: Path, root: Path)
     for index, spec in enumerate(data["binaries"]):
         package_dir = directory / spec["package"]
         if not package_dir.is_dir():
-            line = _line_of(node, ["binaries", index, "package"])
+            line = _line_of(nodes(), ["binaries", index, "package"])
             raise UserError(
                 f"{rel}:{line}: binaries[{index}].package: {spec['package']} is not a directory",
                 hint="give the Go package directory relative to the component, e.g. ./cmd/<name>",
@@ -189,14 +235,14 @@ def _to_component(data: dict[str, Any], node: yaml.Node, path: Path, root: Path)
         )
     for index, file_name in enumerate(data.get("files", ())):
         if not (directory / file_name).is_file():
-            line = _line_of(node, ["files", index])
+            line = _line_of(nodes(), ["files", index])
             raise UserError(f"{rel}:{line}: files[{index}]: {file_name} does not exist in {name}/")
     installer = None
     if "installer" in data:
         spec = data["installer"]
         for index, file_name in enumerate(spec.get("files", ())):
             if not (directory / file_name).is_file():
-                line = _line_of(node, ["installer", "files", index])
+                line = _line_of(nodes(), ["installer", "files", index])
                 raise UserError(f"{rel}:{line}: installer.files[{index}]: {file_name} does not exist in {name}/")
         installer = Installer(binaries=tuple(spec["binaries"]), files=tuple(spec.get("files", ())))
     version = data["version"]

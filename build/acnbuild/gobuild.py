@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
 import subprocess
@@ -37,8 +39,46 @@ class GoBuild:
         return [str(go), "build", *BUILD_FLAGS, f"-ldflags={self.ldflags()}", "-o", str(output), self.binary.package]
 
 
+GOLIST_CACHE = Path(".acnbuild") / "cache" / "golist.json"
+_SKIP = {".git", ".nox", ".acnbuild", "output", "__pycache__", ".pytest_cache", ".ruff_cache"}
+
+
+def tree_state(root: Path) -> str:
+    """Paths, sizes and mtimes of every file under the module: if none changed, neither did the import graph."""
+    h = hashlib.sha256()
+    for directory, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d not in _SKIP)
+        for name in sorted(files):
+            stat = os.stat(os.path.join(directory, name))
+            h.update(f"{directory}/{name}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
 def source_files(toolchain: GoToolchain, root: Path, build: GoBuild) -> list[Path]:
-    """The files of the package and every non-standard package it imports, for this GOOS/GOARCH."""
+    """The package's files and those of every non-standard package it imports, for this GOOS/GOARCH.
+
+    ``go list`` answers; its answer is kept until any file in the tree changes (size, mtime, name).
+    """
+    cache_file = root / GOLIST_CACHE
+    key = f"{build.binary.package}|{build.platform}|{toolchain.version}|{tree_state(root)}"
+    try:
+        cached = json.loads(cache_file.read_text())
+    except (OSError, ValueError):
+        cached = {}
+    slot = f"{build.binary.package}|{build.platform}"
+    if cached.get(slot, {}).get("key") == key:
+        return [root / f for f in cached[slot]["files"]]
+    files = _go_list(toolchain, root, build)
+    cached[slot] = {"key": key, "files": [str(f.relative_to(root)) for f in files]}
+    with contextlib.suppress(OSError):
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        partial = cache_file.with_name(f".{cache_file.name}.{os.getpid()}")
+        partial.write_text(json.dumps(cached))
+        os.replace(partial, cache_file)
+    return files
+
+
+def _go_list(toolchain: GoToolchain, root: Path, build: GoBuild) -> list[Path]:
     template = (
         "{{if not .Standard}}{{.Dir}}\t{{range .GoFiles}}{{.}} {{end}}{{range .EmbedFiles}}{{.}} {{end}}"
         "{{range .SFiles}}{{.}} {{end}}{{end}}"

@@ -10,22 +10,7 @@ from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
 
-from . import (
-    bases,
-    builders,
-    discover,
-    emulation,
-    gotools,
-    localregistry,
-    manifests,
-    naming,
-    publish,
-    report,
-    settings,
-    standin,
-    toolchain,
-    versioning,
-)
+from . import builders, discover, gotools, naming, report, settings, toolchain, versioning
 from .cachedirs import state_dir
 from .errors import BuildFailed, UserError
 from .executor import Executor, Outcome
@@ -34,7 +19,6 @@ from .pipeline import ImageTarget, PlanBuilder, image_targets
 from .plan import Plan
 from .platforms import Platform
 from .records import RecordStore
-from .registryapi import Reference, RegistryClient
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -90,6 +74,8 @@ def build_plan(
     for target in wanted:
         image_action = planner.add_image(target)
         if push:
+            from . import publish
+
             planner.add(publish.push_action(builder, repo.root, target, image_action))
     return planner.plan()
 
@@ -174,6 +160,8 @@ def image_push(posargs: Sequence[str], component: str) -> None:
 
 @for_people
 def image_pull(posargs: Sequence[str], component: str) -> None:
+    from . import publish
+
     repo = load()
     config = settings.resolve(posargs, prog=f"nox -s {component}-image-pull --")
     builder = builders.select(config.builder)
@@ -208,6 +196,9 @@ def build_lists(
     posargs: Sequence[str], names: Sequence[str], *, push: bool, prog: str, root: Path | None = None
 ) -> dict[str, dict[str, Any]]:
     """Verify every child of every list first; only then write (and with ``push``, publish) the lists."""
+    from . import manifests, publish
+    from .registryapi import Reference, RegistryClient
+
     repo = load(root)
     config = settings.resolve(posargs, prog=prog)
     components = [repo.component(n) for n in (list(names) or list(config.components))] or list(repo.components.values())
@@ -266,6 +257,8 @@ def manifest(posargs: Sequence[str]) -> None:
 
 @for_people
 def manifest_archive(posargs: Sequence[str], component: str) -> None:
+    from . import publish
+
     repo = load()
     config = settings.resolve(posargs, prog=f"nox -s {component}-manifest-archive --")
     target = repo.component(component)
@@ -279,6 +272,8 @@ def manifest_archive(posargs: Sequence[str], component: str) -> None:
 
 @for_people
 def qemu_user_static(posargs: Sequence[str]) -> None:
+    from . import emulation
+
     report.console.print(emulation.register())
 
 
@@ -296,6 +291,8 @@ def gotest(posargs: Sequence[str]) -> None:
 @for_people
 def windows_standin_bases(posargs: Sequence[str]) -> None:
     """Push stand-ins for the declared Windows bases; print the BASE_IMAGE_OVERRIDES value on stdout."""
+    from . import bases, standin
+
     repo = load()
     config = settings.resolve(posargs, prog="nox -s windows-standin-bases --")
     if not bases.is_loopback(config.registry + "/x"):
@@ -306,6 +303,8 @@ def windows_standin_bases(posargs: Sequence[str]) -> None:
 @for_people
 def registry(posargs: Sequence[str]) -> None:
     """Start, stop or show the local registry (Debian docker-registry on loopback, state in .acnbuild/registry)."""
+    from . import localregistry
+
     parser = argparse.ArgumentParser(prog="nox -s registry --")
     parser.add_argument("action", nargs="?", default="start", choices=("start", "stop", "status"))
     parser.add_argument("--port", type=int, default=5000)

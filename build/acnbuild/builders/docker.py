@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import socket
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from packaging.version import InvalidVersion, Version
-
+from ..cachedirs import user_cache
 from ..errors import BuildFailed, UserError
-from ..ociarchive import read
 from ..platforms import Platform
+
+if TYPE_CHECKING:
+    from packaging.version import Version
+
 from .base import BuildRequest, BuiltImage, capture, common_build_flags, run_logged
 
 START_ENGINE_HINT = (
@@ -34,11 +39,30 @@ class DockerBuilder:
         default_cli = shutil.which("docker")
         if default_cli is None:
             raise UserError("the docker CLI is not installed", hint=START_ENGINE_HINT)
-        info = capture([default_cli, "info", "--format", "{{.ServerVersion}}"])
-        if info.returncode != 0 or not info.stdout.strip():
-            host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-            detail = (info.stderr.strip().splitlines() or ["no answer"])[-1]
-            raise UserError(f"no Docker engine answers at {host}: {detail}", hint=START_ENGINE_HINT)
+        if not _engine_pings():
+            info = capture([default_cli, "info", "--format", "{{.ServerVersion}}"])
+            if info.returncode != 0 or not info.stdout.strip():
+                host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+                detail = (info.stderr.strip().splitlines() or ["no answer"])[-1]
+                raise UserError(f"no Docker engine answers at {host}: {detail}", hint=START_ENGINE_HINT)
+        key = _installation_key(default_cli)
+        cache = user_cache() / "docker-builder.json"
+        try:
+            cached = json.loads(cache.read_text())
+            if cached.get("key") == key:
+                return cls(cli=cached["cli"], mode=cached["mode"])
+        except (OSError, ValueError, KeyError):
+            pass
+        found = cls._probe(default_cli)
+        with contextlib.suppress(OSError):
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            cache.write_text(json.dumps({"key": key, "cli": found.cli, "mode": found.mode}))
+        return found
+
+    @classmethod
+    def _probe(cls, default_cli: str) -> DockerBuilder:
+        from packaging.version import Version
+
         if capture([default_cli, "buildx", "version"]).returncode == 0:
             return cls(cli=default_cli, mode="buildx")
         for candidate in _docker_clis():
@@ -84,6 +108,8 @@ class DockerBuilder:
             command += [*common_build_flags(request), str(request.context)]
             run_logged(command, log, env=self._env(), what=f"docker buildx build of {request.reference}")
             partial.replace(request.archive)
+            from ..ociarchive import read
+
             digest = read(request.archive).manifest["config"]["digest"]
             return BuiltImage(request.reference, digest, request.archive.stat().st_size, request.archive)
         if self.mode == "buildx":
@@ -123,6 +149,47 @@ class DockerBuilder:
         run_logged(command, log, env=self._env(), what=f"docker pull {reference}", retries=3)
 
 
+PLUGIN_DIRS = (
+    "~/.docker/cli-plugins",
+    "/usr/local/lib/docker/cli-plugins",
+    "/usr/local/libexec/docker/cli-plugins",
+    "/usr/lib/docker/cli-plugins",
+    "/usr/libexec/docker/cli-plugins",
+)
+
+
+def _installation_key(default_cli: str) -> list[str]:
+    """What the mode depends on: the docker CLIs on PATH and the plugin directories, by path and mtime."""
+    paths = [default_cli, *_docker_clis()]
+    paths += [os.path.expanduser(d) for d in PLUGIN_DIRS]
+    if os.environ.get("DOCKER_CONFIG"):
+        paths.append(os.path.join(os.environ["DOCKER_CONFIG"], "cli-plugins"))
+    key = []
+    for path in paths:
+        try:
+            stat = os.stat(path)
+            key.append(f"{path}:{stat.st_mtime_ns}:{stat.st_size}")
+        except OSError:
+            key.append(f"{path}:-")
+    return key
+
+
+def _engine_pings() -> bool:
+    """A direct ``GET /_ping`` on the engine's unix socket (fast path); False means "ask the docker CLI"."""
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    if not host.startswith("unix://") or os.environ.get("DOCKER_CONTEXT"):
+        return False
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(2)
+            sock.connect(host.removeprefix("unix://"))
+            sock.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+            status_line = sock.recv(64).split(b"\r\n", 1)[0]
+            return status_line.startswith(b"HTTP/1.") and status_line.split(b" ")[1:2] == [b"200"]
+    except OSError:
+        return False
+
+
 def _docker_clis() -> list[str]:
     """Every distinct docker executable on PATH, in PATH order."""
     seen: dict[str, str] = {}
@@ -134,6 +201,8 @@ def _docker_clis() -> list[str]:
 
 
 def _client_version(cli: str) -> Version | None:
+    from packaging.version import InvalidVersion, Version
+
     result = capture([cli, "version", "--format", "{{.Client.Version}}"])
     text = result.stdout.strip().split("+")[0]
     try:
