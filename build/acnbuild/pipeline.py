@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -258,31 +259,21 @@ class PlanBuilder:
             }
         )
 
-        def run(logs: Path) -> dict[str, Any]:
+        def produce(log: Path) -> None:
             installer.stage(self.root, stage_dir, {**payload, **files})
-            log = logs / f"{_safe(action_id)}.log"
             installer.compile_installer(self.toolchain, stage_dir, platform, version, output, log)
-            return {"path": str(output.relative_to(self.root)), "sha256": file_digest(output)}
-
-        def still_valid(result: dict[str, Any]) -> bool:
-            return output.is_file() and file_digest(output) == result.get("sha256")
 
         return self._add(
-            Action(
-                id=action_id,
-                kind="installer",
-                summary=f"pack dropgz{platform.exe_suffix} for {component.name} on {platform} "
+            self._file_action(
+                action_id,
+                "installer",
+                f"pack dropgz{platform.exe_suffix} for {component.name} on {platform} "
                 f"({', '.join([*payload, *files])})",
-                fingerprint=fingerprint,
-                resource="go",
-                run=run,
-                still_valid=still_valid,
+                fingerprint,
+                output,
+                produce,
                 deps=tuple(a.id for a in payload_actions),
-                details={
-                    "component": component.name,
-                    "platform": str(platform),
-                    "output": str(output.relative_to(self.root)),
-                },
+                details={"component": component.name, "platform": str(platform)},
             )
         )
 
@@ -293,29 +284,49 @@ class PlanBuilder:
             return self.actions[action_id]
         output = binary_path(self.root, binary.name, platform)
 
+        return self._add(
+            self._file_action(
+                action_id,
+                "go-binary",
+                f"compile {binary.name}{platform.exe_suffix} for {platform} ({version})",
+                gobuild.fingerprint(self.toolchain, self.root, build),
+                output,
+                lambda log: gobuild.compile_binary(self.toolchain, self.root, build, output, log),
+                details={"binary": binary.name, "platform": str(platform), "version": version},
+            )
+        )
+
+    def _file_action(
+        self,
+        action_id: str,
+        kind: str,
+        summary: str,
+        fingerprint: str,
+        output: Path,
+        produce: Callable[[Path], None],
+        *,
+        deps: tuple[str, ...] = (),
+        details: dict[str, Any],
+    ) -> Action:
+        """An action whose product is one file: recorded by its sha256, current while the file still matches."""
+
         def run(logs: Path) -> dict[str, Any]:
-            gobuild.compile_binary(self.toolchain, self.root, build, output, logs / f"{_safe(action_id)}.log")
+            produce(logs / f"{_safe(action_id)}.log")
             return {"path": str(output.relative_to(self.root)), "sha256": file_digest(output)}
 
         def still_valid(result: dict[str, Any]) -> bool:
             return output.is_file() and file_digest(output) == result.get("sha256")
 
-        return self._add(
-            Action(
-                id=action_id,
-                kind="go-binary",
-                summary=f"compile {binary.name}{platform.exe_suffix} for {platform} ({version})",
-                fingerprint=gobuild.fingerprint(self.toolchain, self.root, build),
-                resource="go",
-                run=run,
-                still_valid=still_valid,
-                details={
-                    "binary": binary.name,
-                    "platform": str(platform),
-                    "version": version,
-                    "output": str(output.relative_to(self.root)),
-                },
-            )
+        return Action(
+            id=action_id,
+            kind=kind,
+            summary=summary,
+            fingerprint=fingerprint,
+            resource="go",
+            run=run,
+            still_valid=still_valid,
+            deps=deps,
+            details={**details, "output": str(output.relative_to(self.root))},
         )
 
     def add(self, action: Action) -> Action:

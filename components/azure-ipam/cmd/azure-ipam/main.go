@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/acn-monorepo/acn/components/azure-ipam/internal/cni"
 	"github.com/acn-monorepo/acn/components/azure-ipam/internal/plugin"
+	"github.com/acn-monorepo/acn/components/internal/cni"
 )
 
 // version is set at link time with -X main.version=<component version>.

@@ -11,8 +11,8 @@ import (
 	"net/netip"
 	"strings"
 
-	"github.com/acn-monorepo/acn/components/azure-ipam/internal/cni"
 	"github.com/acn-monorepo/acn/components/azure-ipam/internal/cnsclient"
+	"github.com/acn-monorepo/acn/components/internal/cni"
 )
 
 // CNS is the part of the cns API the plugin uses.

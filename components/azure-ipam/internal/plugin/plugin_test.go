@@ -12,8 +12,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/acn-monorepo/acn/components/azure-ipam/internal/cni"
 	"github.com/acn-monorepo/acn/components/azure-ipam/internal/cnsclient"
+	"github.com/acn-monorepo/acn/components/internal/cni"
 )
 
 // fakeCNS is an in-memory cns.

@@ -9,8 +9,8 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/acn-monorepo/acn/components/cni/internal/cni"
 	"github.com/acn-monorepo/acn/components/cni/internal/plugin"
+	"github.com/acn-monorepo/acn/components/internal/cni"
 )
 
 // version is set at link time with -X main.version=<component version>.

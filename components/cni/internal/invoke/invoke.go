@@ -16,7 +16,7 @@ import (
 	"runtime"
 	"strings"
 
-	"github.com/acn-monorepo/acn/components/cni/internal/cni"
+	"github.com/acn-monorepo/acn/components/internal/cni"
 )
 
 // ErrNotFound is returned by FindInPath when no directory holds the plugin.

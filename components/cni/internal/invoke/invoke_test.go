@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/acn-monorepo/acn/components/cni/internal/cni"
+	"github.com/acn-monorepo/acn/components/internal/cni"
 )
 
 // TestMain lets the test binary act as a fake plugin when re-executed.

@@ -12,9 +12,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/acn-monorepo/acn/components/cni/internal/cni"
 	"github.com/acn-monorepo/acn/components/cni/internal/invoke"
 	"github.com/acn-monorepo/acn/components/cni/internal/store"
+	"github.com/acn-monorepo/acn/components/internal/cni"
 )
 
 // StateFileEnv names the environment variable overriding the state file path.

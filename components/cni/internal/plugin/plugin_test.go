@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/acn-monorepo/acn/components/cni/internal/cni"
 	"github.com/acn-monorepo/acn/components/cni/internal/store"
+	"github.com/acn-monorepo/acn/components/internal/cni"
 )
 
 type call struct {

@@ -8,13 +8,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/acn-monorepo/acn/components/internal/atomicfile"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"time"
 
-	"github.com/acn-monorepo/acn/components/cni/internal/cni"
+	"github.com/acn-monorepo/acn/components/internal/cni"
 )
 
 // DefaultPath is used when AZURE_VNET_STATE_FILE is not set.
@@ -113,39 +114,5 @@ func (s Store) Update(fn func(*State) error) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(s.Path, append(data, '\n'), 0o644)
-}
-
-func writeFileAtomic(path string, data []byte, perm fs.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("create temporary state file: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err = tmp.Write(data); err != nil {
-		return fmt.Errorf("write temporary state file: %w", err)
-	}
-	if err = tmp.Chmod(perm); err != nil {
-		return fmt.Errorf("chmod temporary state file: %w", err)
-	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("fsync temporary state file: %w", err)
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("close temporary state file: %w", err)
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("rename state file into place: %w", err)
-	}
-	if d, derr := os.Open(dir); derr == nil {
-		_ = d.Sync()
-		_ = d.Close()
-	}
-	return nil
+	return atomicfile.Write(s.Path, append(data, '\n'), 0o644)
 }

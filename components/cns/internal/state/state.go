@@ -10,9 +10,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/acn-monorepo/acn/components/internal/atomicfile"
 	"io/fs"
 	"os"
-	"path/filepath"
 
 	"github.com/acn-monorepo/acn/components/cns/internal/ipam"
 )
@@ -66,52 +66,5 @@ func (s Store) Save(allocs []ipam.Allocation) error {
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(s.Path, append(data, '\n'), 0o644)
-}
-
-// WriteFileAtomic writes data to path via a temporary file in the same
-// directory, fsync and rename. The directory is created if needed.
-func WriteFileAtomic(path string, data []byte, perm fs.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("create state directory: %w", err)
-	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("create temporary state file: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err = tmp.Write(data); err != nil {
-		return fmt.Errorf("write temporary state file: %w", err)
-	}
-	if err = tmp.Chmod(perm); err != nil {
-		return fmt.Errorf("chmod temporary state file: %w", err)
-	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("fsync temporary state file: %w", err)
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("close temporary state file: %w", err)
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("rename state file into place: %w", err)
-	}
-	syncDir(dir)
-	return nil
-}
-
-// syncDir makes the rename durable where the platform supports fsync on a
-// directory; failures are ignored (Windows cannot open directories this way).
-func syncDir(dir string) {
-	d, err := os.Open(dir)
-	if err != nil {
-		return
-	}
-	_ = d.Sync()
-	_ = d.Close()
+	return atomicfile.Write(s.Path, append(data, '\n'), 0o644)
 }

@@ -1,5 +1,5 @@
 // Package cni holds the small subset of the CNI specification (1.0.0, with
-// results convertible to 0.3.x/0.4.0) that azure-ipam needs: the environment,
+// results convertible to 0.3.x/0.4.0) that azure-ipam and azure-vnet need: the environment,
 // network configuration, result, version and error objects.
 package cni
 
@@ -128,7 +128,7 @@ type IPAM struct {
 	CNSURL string `json:"cnsUrl,omitempty"`
 }
 
-// NetConf is the part of the network configuration azure-ipam reads.
+// NetConf is the part of the network configuration the plugins read.
 type NetConf struct {
 	CNIVersion string          `json:"cniVersion"`
 	Name       string          `json:"name"`
