@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/netip"
 	"slices"
 	"strings"
@@ -204,4 +205,25 @@ func ParseArgs(s string) (map[string]string, error) {
 		out[k] = v
 	}
 	return out, nil
+}
+
+// Respond writes a plugin invocation's outcome to stdout as the spec asks (the error object, or the result
+// when there is one) and returns the process exit code.
+func Respond(stdout io.Writer, out any, cerr *Error) int {
+	if cerr != nil {
+		writeJSON(stdout, cerr)
+		return 1
+	}
+	if out != nil {
+		writeJSON(stdout, out)
+	}
+	return 0
+}
+
+func writeJSON(w io.Writer, v any) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		data, _ = json.Marshal(NewError(CodeInternal, "failed to encode output", err.Error()))
+	}
+	_, _ = w.Write(append(data, '\n'))
 }

@@ -4,7 +4,6 @@ package plugin
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -40,22 +39,7 @@ const (
 // result (ADD), version info (VERSION) or CNI error object is written to stdout.
 func Run(ctx context.Context, env cni.Env, stdin io.Reader, stdout io.Writer, factory Factory) int {
 	out, cerr := run(ctx, env, stdin, factory)
-	if cerr != nil {
-		writeJSON(stdout, cerr)
-		return 1
-	}
-	if out != nil {
-		writeJSON(stdout, out)
-	}
-	return 0
-}
-
-func writeJSON(w io.Writer, v any) {
-	data, err := json.Marshal(v)
-	if err != nil {
-		data, _ = json.Marshal(cni.NewError(cni.CodeInternal, "failed to encode output", err.Error()))
-	}
-	_, _ = w.Write(append(data, '\n'))
+	return cni.Respond(stdout, out, cerr)
 }
 
 // CNSURL picks the cns endpoint: ipam.cnsUrl, then the top-level cnsUrl, then the default.

@@ -5,7 +5,6 @@ package plugin
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -52,22 +51,7 @@ func Run(ctx context.Context, env cni.Env, stdin io.Reader, stdout io.Writer, op
 		opts.Now = time.Now
 	}
 	out, cerr := run(ctx, env, stdin, opts)
-	if cerr != nil {
-		writeJSON(stdout, cerr)
-		return 1
-	}
-	if out != nil {
-		writeJSON(stdout, out)
-	}
-	return 0
-}
-
-func writeJSON(w io.Writer, v any) {
-	data, err := json.Marshal(v)
-	if err != nil {
-		data, _ = json.Marshal(cni.NewError(cni.CodeInternal, "failed to encode output", err.Error()))
-	}
-	_, _ = w.Write(append(data, '\n'))
+	return cni.Respond(stdout, out, cerr)
 }
 
 func invalidEnv(detail string) *cni.Error {
