@@ -70,7 +70,8 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python=False)
 def lint(session: nox.Session) -> None:
-    """Check Python (ruff format + lint) and Go (gofmt, go vet) with the pinned tools."""
+    """Check Python (ruff format + lint, mypy) and Go (gofmt, go vet) with the pinned tools."""
     _tool("format", "--check", ".", module="ruff")
     _tool("check", ".", module="ruff")
+    _tool(module="mypy")
     _tool("golint", module="acnbuild")

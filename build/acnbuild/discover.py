@@ -70,10 +70,10 @@ def load_repository(root: Path) -> Repository:
         components[component.name] = component
     repo = Repository(root=root, components=components)
     for component in components.values():
-        for binary in component.installer.binaries if component.installer else ():
-            if binary not in binaries_seen:
+        for wanted in component.installer.binaries if component.installer else ():
+            if wanted not in binaries_seen:
                 raise UserError(
-                    f"{_rel(component.build_file, root)}: installer.binaries names {binary!r}, which no component "
+                    f"{_rel(component.build_file, root)}: installer.binaries names {wanted!r}, which no component "
                     "declares",
                     hint="declared binaries: " + ", ".join(sorted(binaries_seen)),
                 )
@@ -117,7 +117,9 @@ def load_component(path: Path, root: Path, validated: set[str] | None = None) ->
     @cache
     def nodes() -> yaml.Node:
         """The node tree, for line numbers: composed only when there is an error to report."""
-        return yaml.compose(text, Loader=_LOADER)
+        composed = yaml.compose(text, Loader=_LOADER)
+        assert composed is not None  # the text parsed to a mapping above
+        return composed
 
     digest = hashlib.sha256((schema_text() + "\0" + text).encode()).hexdigest()
     if validated is None or digest not in validated:
@@ -137,7 +139,7 @@ def _validate(data: dict[str, Any], node: yaml.Node, rel: str) -> None:
         return
     lines = []
     for error in errors:
-        best = jsonschema.exceptions.best_match([error])  # type: ignore[attr-defined]
+        best = jsonschema.exceptions.best_match([error])
         keys = list(best.absolute_path)
         key = ".".join(str(k) for k in keys) or "(top level)"
         line = _line_of(node, keys)

@@ -59,7 +59,7 @@ def _blob(archive: tarfile.TarFile, digest: str) -> bytes:
     algorithm, _, hex_digest = digest.partition(":")
     member = archive.extractfile(f"blobs/{algorithm}/{hex_digest}")
     if member is None:
-        raise ValueError(f"blob {digest} is missing from {archive.name}")
+        raise ValueError(f"blob {digest} is missing from {archive.name!r}")
     return member.read()
 
 

@@ -319,8 +319,8 @@ def registry(posargs: Sequence[str]) -> None:
         stopped = localregistry.stop(directory)
         report.console.print("registry stopped" if stopped else "no registry was running")
     else:
-        running = localregistry.status(directory)
-        print(running.host if running else "stopped", flush=True)
+        found = localregistry.status(directory)
+        print(found.host if found else "stopped", flush=True)
 
 
 VERBS: dict[str, Callable[..., None]] = {
