@@ -72,4 +72,9 @@ class Plan:
                     **action.details,
                 }
             )
-        return {"actions": rows}
+        matrix = [
+            {k: row[k] for k in ("component", "platform", "sku", "reference") if k in row}
+            for row in rows
+            if row["kind"] == "image"
+        ]
+        return {"actions": rows, "matrix": matrix}

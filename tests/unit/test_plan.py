@@ -113,6 +113,9 @@ def test_plan_json_says_what_would_run_and_why(monorepo_copy: Path, tmp_path: Pa
     records = RecordStore(tmp_path / "records")
     rows = plan.to_json(records)["actions"]
     assert [(r["would_run"], r["reason"]) for r in rows] == [(True, "never built")] * 2
+    assert plan.to_json(records)["matrix"] == [
+        {"component": "cns", "platform": "linux/amd64", "reference": "r.io/azure-cns:linux-amd64-v1.8.12"}
+    ]
     records.put(rows[0]["id"], "stale", {})
     assert plan.to_json(records)["actions"][0]["reason"] == "inputs changed"
 
