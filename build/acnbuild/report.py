@@ -20,9 +20,18 @@ if not console.is_terminal:
 _STATUS_STYLE = {"built": "green", "cached": "cyan", "failed": "bold red", "skipped": "yellow"}
 
 
+# What a status means for a push: "built" is a fresh upload, "cached" an image the registry already holds.
+_PUSH_WORDS = {"built": "pushed", "cached": "present"}
+
+
+def status_word(outcome: Outcome) -> str:
+    return _PUSH_WORDS.get(outcome.status, outcome.status) if outcome.action.kind == "push" else outcome.status
+
+
 def progress(outcome: Outcome) -> None:
     style = _STATUS_STYLE.get(outcome.status, "")
-    console.print(f"[{style}]{outcome.status:>7}[/] {outcome.action.summary} [dim]({outcome.seconds:.1f}s)[/]")
+    word = status_word(outcome)
+    console.print(f"[{style}]{word:>7}[/] {outcome.action.summary} [dim]({outcome.seconds:.1f}s)[/]")
     if outcome.error and outcome.status == "failed":
         console.print(outcome.error, style="red", markup=False)
 
@@ -51,7 +60,7 @@ def summary(outcomes: Sequence[Outcome]) -> None:
             details["reference"],
             details["platform"],
             "build" if outcome.action.kind == "image" else "push",
-            f"[{_STATUS_STYLE.get(outcome.status, '')}]{outcome.status}[/]",
+            f"[{_STATUS_STYLE.get(outcome.status, '')}]{status_word(outcome)}[/]",
             str(identity).removeprefix("sha256:")[:12],
             human_size(outcome.result.get("size")),
             f"{outcome.seconds:.1f}s",
