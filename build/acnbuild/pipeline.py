@@ -221,7 +221,7 @@ class PlanBuilder:
             resource="image",
             run=run,
             still_valid=still_valid,
-            deps=tuple(a.id for a in go_actions),
+            deps=tuple(dict.fromkeys(a.id for a in go_actions)),
             details=details,
         )
         return self._add(action)

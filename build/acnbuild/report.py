@@ -104,4 +104,7 @@ def print_plan(plan: Plan, records: RecordStore, as_json: bool) -> None:
             row["reason"],
             row["fingerprint"][:12],
         )
-    Console(highlight=False).print(table)
+    out = Console(highlight=False)
+    if not out.is_terminal:
+        out.width = 200
+    out.print(table)

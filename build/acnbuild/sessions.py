@@ -145,12 +145,8 @@ def image_name_and_tag(posargs: Sequence[str], component: str) -> None:
 
 @for_people
 def plan(posargs: Sequence[str]) -> None:
-    repo = load()
-    config = settings.resolve(posargs, prog="nox -s plan --")
-    image_targets = targets(repo, config, list(config.components), strict=bool(config.components))
-    builder = builders.select(config.builder)
-    records = RecordStore(state_dir(repo.root) / "records")
-    report.print_plan(build_plan(repo, builder, config, image_targets), records, config.json)
+    """The image build's plan without running it: every component unless --component names some."""
+    build_images([*posargs, "--dry-run"], [], strict="--component" in posargs, prog="nox -s plan --")
 
 
 @for_people
