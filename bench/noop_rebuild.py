@@ -4,7 +4,7 @@ Baseline (measured in the same run, same machine): what upstream's `make <c>-ima
 compiler (warm Go cache) and the image build (warm BuildKit cache) again. Ours: the session's code path, which
 fingerprints the inputs and skips both. Prints medians and the ratio; no assertions (machines are noisy).
 
-    python bench/noop_rebuild.py [--component cns] [--runs 7]
+    .nox/_acnbuild/bin/python bench/noop_rebuild.py [--component cns] [--runs 7]
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Baseline: `-j 1`, one action at a time, like a Makefile's sequential `$(MAKE)` calls. Ours: the default pool
 (one worker per core; compiles still one at a time since Go uses every core). Prints medians and the ratio.
 
-    python bench/parallel_images.py [--runs 3]
+    .nox/_acnbuild/bin/python bench/parallel_images.py [--runs 3]
 """
 
 from __future__ import annotations
