@@ -3,11 +3,29 @@
 package atomicfile
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 )
+
+// Read returns a state file's content; a missing or blank file reads as nil (no state yet), any other
+// failure is an error, so state is never silently forgotten.
+func Read(path string) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read state file: %w", err)
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, nil
+	}
+	return data, nil
+}
 
 // Write writes data to path via a temporary file in the same
 // directory, fsync and rename. The directory is created if needed.

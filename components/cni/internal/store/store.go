@@ -4,12 +4,9 @@
 package store
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"github.com/acn-monorepo/acn/components/internal/atomicfile"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -69,15 +66,9 @@ type Store struct {
 // Load reads the state without locking. A missing or empty file is an empty state.
 func (s Store) Load() (*State, error) {
 	st := &State{Version: FormatVersion, Attachments: map[string]Attachment{}}
-	data, err := os.ReadFile(s.Path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return st, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read state file: %w", err)
-	}
-	if len(bytes.TrimSpace(data)) == 0 {
-		return st, nil
+	data, err := atomicfile.Read(s.Path)
+	if err != nil || data == nil {
+		return st, err
 	}
 	if err := json.Unmarshal(data, st); err != nil {
 		return nil, fmt.Errorf("state file %s is corrupt: %w", s.Path, err)

@@ -6,13 +6,9 @@
 package state
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"github.com/acn-monorepo/acn/components/internal/atomicfile"
-	"io/fs"
-	"os"
 
 	"github.com/acn-monorepo/acn/components/cns/internal/ipam"
 )
@@ -37,15 +33,9 @@ type Store struct {
 // state; an unreadable or corrupt file is an error (allocations must not be
 // silently forgotten).
 func (s Store) Load() ([]ipam.Allocation, error) {
-	data, err := os.ReadFile(s.Path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read state file: %w", err)
-	}
-	if len(bytes.TrimSpace(data)) == 0 {
-		return nil, nil
+	data, err := atomicfile.Read(s.Path)
+	if err != nil || data == nil {
+		return nil, err
 	}
 	var f File
 	if err := json.Unmarshal(data, &f); err != nil {
