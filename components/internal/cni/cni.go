@@ -227,3 +227,32 @@ func writeJSON(w io.Writer, v any) {
 	}
 	_, _ = w.Write(append(data, '\n'))
 }
+
+// Handle runs what every plugin invocation shares: VERSION is answered here; ADD, DEL and CHECK read and
+// parse the network configuration from stdin and go to handle (with the raw bytes, for delegation). An
+// error from handle carries the configuration's cniVersion.
+func Handle(env Env, stdin io.Reader, handle func(conf *NetConf, raw []byte) (any, *Error)) (any, *Error) {
+	switch env.Command {
+	case "VERSION":
+		return PluginVersionInfo(), nil
+	case "ADD", "DEL", "CHECK":
+	case "":
+		return nil, NewError(CodeInvalidEnv, "invalid environment variables", "CNI_COMMAND is not set")
+	default:
+		return nil, NewError(CodeInvalidEnv, "invalid environment variables",
+			fmt.Sprintf("unknown CNI_COMMAND %q (want ADD, DEL, CHECK or VERSION)", env.Command))
+	}
+	raw, err := io.ReadAll(stdin)
+	if err != nil {
+		return nil, NewError(CodeIOFailure, "failed to read network configuration from stdin", err.Error())
+	}
+	conf, cerr := ParseNetConf(raw)
+	if cerr != nil {
+		return nil, cerr
+	}
+	out, cerr := handle(conf, raw)
+	if cerr != nil {
+		cerr.CNIVersion = conf.CNIVersion
+	}
+	return out, cerr
+}

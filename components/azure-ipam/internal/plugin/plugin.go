@@ -54,29 +54,9 @@ func CNSURL(c *cni.NetConf) string {
 }
 
 func run(ctx context.Context, env cni.Env, stdin io.Reader, factory Factory) (any, *cni.Error) {
-	switch env.Command {
-	case "VERSION":
-		return cni.PluginVersionInfo(), nil
-	case "ADD", "DEL", "CHECK":
-	case "":
-		return nil, cni.NewError(cni.CodeInvalidEnv, "invalid environment variables", "CNI_COMMAND is not set")
-	default:
-		return nil, cni.NewError(cni.CodeInvalidEnv, "invalid environment variables",
-			fmt.Sprintf("unknown CNI_COMMAND %q (want ADD, DEL, CHECK or VERSION)", env.Command))
-	}
-	data, err := io.ReadAll(stdin)
-	if err != nil {
-		return nil, cni.NewError(cni.CodeIOFailure, "failed to read network configuration from stdin", err.Error())
-	}
-	conf, cerr := cni.ParseNetConf(data)
-	if cerr != nil {
-		return nil, cerr
-	}
-	out, cerr := dispatch(ctx, env, conf, factory)
-	if cerr != nil {
-		cerr.CNIVersion = conf.CNIVersion
-	}
-	return out, cerr
+	return cni.Handle(env, stdin, func(conf *cni.NetConf, _ []byte) (any, *cni.Error) {
+		return dispatch(ctx, env, conf, factory)
+	})
 }
 
 func dispatch(ctx context.Context, env cni.Env, conf *cni.NetConf, factory Factory) (any, *cni.Error) {

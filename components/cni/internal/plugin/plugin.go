@@ -59,29 +59,10 @@ func invalidEnv(detail string) *cni.Error {
 }
 
 func run(ctx context.Context, env cni.Env, stdin io.Reader, opts Options) (any, *cni.Error) {
-	switch env.Command {
-	case "VERSION":
-		return cni.PluginVersionInfo(), nil
-	case "ADD", "DEL", "CHECK":
-	case "":
-		return nil, invalidEnv("CNI_COMMAND is not set")
-	default:
-		return nil, invalidEnv(fmt.Sprintf("unknown CNI_COMMAND %q (want ADD, DEL, CHECK or VERSION)", env.Command))
-	}
-	raw, err := io.ReadAll(stdin)
-	if err != nil {
-		return nil, cni.NewError(cni.CodeIOFailure, "failed to read network configuration from stdin", err.Error())
-	}
-	conf, cerr := cni.ParseNetConf(raw)
-	if cerr != nil {
-		return nil, cerr
-	}
-	inv := &invocation{env: env, conf: conf, raw: raw, opts: opts}
-	out, cerr := inv.dispatch(ctx)
-	if cerr != nil {
-		cerr.CNIVersion = conf.CNIVersion
-	}
-	return out, cerr
+	return cni.Handle(env, stdin, func(conf *cni.NetConf, raw []byte) (any, *cni.Error) {
+		inv := &invocation{env: env, conf: conf, raw: raw, opts: opts}
+		return inv.dispatch(ctx)
+	})
 }
 
 type invocation struct {
