@@ -104,7 +104,6 @@ class PlanBuilder:
         display = os_image.dockerfile.relative_to(self.root).as_posix()
         dockerfile.check_pinned(os_image.dockerfile, display)
         dockerfile.require_target(os_image.dockerfile, os_image.target, display)
-        self.builder.check_platform(platform)
 
         go_actions = [self._go_action(b, platform, target.version) for b in component.binaries]
         binaries = {b.file_name(platform): binary_path(self.root, b.name, platform) for b in component.binaries}

@@ -105,9 +105,9 @@ def build_images(
     """The image (and image-push) sessions' work, callable from tests: returns the outcomes of every action."""
     repo = load(root)
     config = settings.resolve(posargs, prog=prog)
-    image_targets = targets(repo, config, list(names) or list(config.components), strict=strict)
+    wanted = targets(repo, config, list(names) or list(config.components), strict=strict)
     builder = builders.select(config.builder)
-    plan = build_plan(repo, builder, config, image_targets, push=push)
+    plan = build_plan(repo, builder, config, wanted, push=push)
     if config.dry_run:
         report.print_plan(plan, RecordStore(state_dir(repo.root) / "records"), config.json)
         return []

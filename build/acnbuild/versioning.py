@@ -49,7 +49,7 @@ def component_version(component: Component, root: Path, env: Mapping[str, str] |
     for variable in override_variables(component):
         if env.get(variable):
             return _checked(env[variable], f"${variable}")
-    described = _git(root, *describe_args(component.version_rule))
+    described = _describe(root.resolve(), component.version_rule)
     return _checked(version_from_describe(component.version_rule, described), f"git describe in {root}")
 
 
@@ -61,6 +61,12 @@ def _checked(version: str, source: str) -> str:
             "tag family is not excluded: set VERSION=... or exclude that family",
         )
     return version
+
+
+@cache
+def _describe(root: Path, rule: VersionRule) -> str:
+    """One ``git describe`` per rule and checkout per process: every image and payload binary asks."""
+    return _git(root, *describe_args(rule))
 
 
 @dataclass(frozen=True)
