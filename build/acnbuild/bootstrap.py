@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -56,8 +57,6 @@ def _current(env_dir: Path, digest: str) -> bool:
 
 def tool_env(root: Path) -> dict[str, str]:
     """The caller's environment, with the build package importable from the shared environment."""
-    import os
-
     env = dict(os.environ)
     env["PYTHONPATH"] = str(root / "build") + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env.pop("VIRTUAL_ENV", None)
