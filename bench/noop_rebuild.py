@@ -20,9 +20,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "build"))
 
-from acnbuild import builders, discover, gobuild, settings, toolchain  # noqa: E402
-from acnbuild.pipeline import binary_path, image_targets  # noqa: E402
+from acnbuild import discover, settings  # noqa: E402
+from acnbuild.go import compile as gobuild  # noqa: E402
+from acnbuild.go import toolchain  # noqa: E402
+from acnbuild.image import builders  # noqa: E402
+from acnbuild.paths import Layout  # noqa: E402
 from acnbuild.platforms import Platform  # noqa: E402
+from acnbuild.references import Registry  # noqa: E402
+from acnbuild.targets import image_targets  # noqa: E402
 
 
 def timed(command: list[str], env: dict[str, str] | None = None) -> float:
@@ -44,13 +49,13 @@ def main() -> None:
     repo = discover.load_repository(ROOT)
     component = repo.component(args.component)
     platform = Platform("linux", settings.host_arch())
-    target = image_targets(repo, component, platform, settings.DEFAULT_REGISTRY)[0]
+    target = image_targets(repo, component, platform, Registry.parse(settings.DEFAULT_REGISTRY))[0]
     chain = toolchain.ensure(ROOT)
     builder = builders.select("docker")
     assert isinstance(builder, builders.DockerBuilder)
     binary = component.binaries[0]
     job = gobuild.GoBuild(binary, platform, target.version)
-    go_command = job.command(chain.go, binary_path(ROOT, binary.name, platform))
+    go_command = job.command(chain.go, Layout(ROOT).binary(binary.name, platform))
     context = ROOT / ".acnbuild" / "contexts" / component.name / platform.tag_prefix
     docker_env = {**os.environ, "DOCKER_BUILDKIT": "1" if builder.mode == "buildkit" else "0"}
     image = component.os_image(platform)

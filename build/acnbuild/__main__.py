@@ -1,25 +1,26 @@
-"""``python -m acnbuild <verb> [component] [options]``: what the nox sessions run."""
+"""``python -m acnbuild <verb> [component] [options]``: what the nox sessions run (verbs in ``verbs.py``)."""
 
 from __future__ import annotations
 
+import importlib
 import sys
 
-from .sessions import COMPONENT_VERBS, VERBS
+from .verbs import BY_NAME
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in VERBS:
-        print(f"usage: python -m acnbuild {{{','.join(VERBS)}}} [component] [options]", file=sys.stderr)
+    if not argv or argv[0] not in BY_NAME:
+        print(f"usage: python -m acnbuild {{{','.join(BY_NAME)}}} [component] [options]", file=sys.stderr)
         return 2
-    verb, rest = argv[0], argv[1:]
-    if verb in COMPONENT_VERBS:
+    verb, rest = BY_NAME[argv[0]], argv[1:]
+    module_name, function_name = verb.handler.split(":")
+    handler = getattr(importlib.import_module(f"acnbuild.{module_name}"), function_name)
+    if verb.per_component:
         if not rest:
-            print(f"usage: python -m acnbuild {verb} <component> [options]", file=sys.stderr)
+            print(f"usage: python -m acnbuild {verb.name} <component> [options]", file=sys.stderr)
             return 2
-        VERBS[verb](rest[1:], rest[0])
-    else:
-        VERBS[verb](rest)
-    return 0
+        return int(handler(rest[1:], rest[0]) or 0)
+    return int(handler(rest) or 0)
 
 
 if __name__ == "__main__":

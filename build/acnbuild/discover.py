@@ -5,10 +5,9 @@ This is the only module that reads YAML. Errors name the file, the line and the 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from functools import cache
 from importlib import resources
@@ -17,14 +16,16 @@ from typing import Any
 
 import yaml
 
+from .atomic import atomic_write
 from .errors import UserError
 from .model import Component, GoBinary, Installer, OsImage, Repository, VersionRule, WindowsSku
+from .paths import Layout
 from .platforms import Platform
 
 BUILD_FILE = "BUILD.yaml"
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # Content digests of BUILD.yaml files that passed the schema, so unchanged files skip validation.
-VALIDATED_CACHE = Path(".acnbuild") / "cache" / "validated-build-files.json"
+VALIDATED_CACHE = "validated-build-files.json"
 
 
 @cache
@@ -84,21 +85,14 @@ def load_repository(root: Path) -> Repository:
 
 def _read_validated(root: Path) -> set[str]:
     try:
-        return set(json.loads((root / VALIDATED_CACHE).read_text()))
+        return set(json.loads((Layout(root).caches / VALIDATED_CACHE).read_text()))
     except (OSError, ValueError):
         return set()
 
 
 def _write_validated(root: Path, digests: set[str]) -> None:
-    path = root / VALIDATED_CACHE
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".validated-")
-        with os.fdopen(fd, "w") as handle:
-            json.dump(sorted(digests), handle)
-        os.replace(tmp, path)
-    except OSError:
-        pass  # a read-only checkout just validates every time
+    with contextlib.suppress(OSError):  # a read-only checkout just validates every time
+        atomic_write(Layout(root).caches / VALIDATED_CACHE, json.dumps(sorted(digests)))
 
 
 def load_component(path: Path, root: Path, validated: set[str] | None = None) -> Component:

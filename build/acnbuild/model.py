@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 from .errors import UserError
 from .platforms import Platform
+
+
+class ActionKind(StrEnum):
+    """What an action of the plan produces."""
+
+    GO_BINARY = "go-binary"
+    INSTALLER = "installer"
+    IMAGE = "image"
+    PUSH = "push"
 
 
 @dataclass(frozen=True)

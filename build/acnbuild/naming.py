@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import re
-
-from .errors import UserError
 from .platforms import Platform
-
-_REGISTRY = re.compile(r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
+from .references import Reference, Registry, join
 
 
 def platform_tag(platform: Platform, version: str) -> str:
@@ -15,18 +11,15 @@ def platform_tag(platform: Platform, version: str) -> str:
     return f"{platform.tag_prefix}-{version}"
 
 
-def image_name(registry: str, image: str) -> str:
+def image_name(registry: Registry, image: str) -> str:
+    """``<registry>/<image>``: what ``<c>-image-name-and-tag`` prints before the tag."""
     return f"{registry}/{image}"
 
 
-def image_reference(registry: str, image: str, tag: str) -> str:
-    return f"{image_name(registry, image)}:{tag}"
+def image_reference(registry: Registry, image: str, tag: str) -> Reference:
+    return join(registry, image, tag)
 
 
-def check_registry(registry: str) -> str:
-    if not _REGISTRY.match(registry):
-        raise UserError(
-            f"image registry {registry!r} is not a valid registry host[:port][/path]",
-            hint="e.g. acnpublic.azurecr.io or 127.0.0.1:5000/acn (set IMAGE_REGISTRY or --registry)",
-        )
-    return registry
+def list_reference(registry: Registry, image: str, version: str) -> Reference:
+    """Upstream's manifest tag: the bare version."""
+    return join(registry, image, version)

@@ -1,374 +1,133 @@
-"""From settings to a plan of actions: compile each binary per platform, then build each image."""
+"""The whole pipeline, composed: select targets, plan them (Go, image, push actions), execute the plan.
+
+Sessions call this; it is the only place that knows every layer. Planning never touches an engine, a registry
+or a record: ``plan(..., offline=True)`` even works without the Go toolchain or the builder installed, and reports
+what it cannot know as unknown.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from . import bases, context, dockerfile, gobuild, installer, naming, ociarchive, versioning
-from .builders import Builder, BuildRequest
-from .cachedirs import output_dir, state_dir
+from . import naming
+from .engine.executor import Executor, Observer, Outcome, Status
+from .engine.plan import Plan, PlanBuilder
+from .engine.records import RecordStore
 from .errors import BuildFailed, UserError
-from .fingerprint import combine, file_digest, files_digest
-from .model import Component, GoBinary, Repository, WindowsSku
-from .plan import Action, Plan
+from .go import actions as go_actions
+from .go import toolchain
+from .image import builders
+from .image import planner as image_planner
+from .model import ActionKind, Component, Repository
+from .paths import Layout
 from .platforms import Platform
-from .toolchain import GoToolchain
+from .registry.lists import ListRequest
+from .registry.publish import push_action
+from .settings import Settings
+from .targets import ImageTarget, image_targets
 
-SOURCE_URL = "https://github.com/Azure/azure-container-networking"
+# Go already uses every core: two compilers at once would only redo each other's standard library work.
+RESOURCE_LIMITS = {go_actions.RESOURCE: 1}
 
 
 @dataclass(frozen=True)
-class ImageTarget:
-    """One component image for one platform (and Windows SKU), fully named."""
-
-    component: Component
-    platform: Platform
-    version: str
-    registry: str
-    sku: WindowsSku | None = None
-
-    @property
-    def tag(self) -> str:
-        tag = naming.platform_tag(self.platform, self.version)
-        return f"{tag}-{self.sku.name}" if self.sku else tag
-
-    @property
-    def reference(self) -> str:
-        return naming.image_reference(self.registry, self.component.image, self.tag)
-
-    @property
-    def key(self) -> str:
-        return f"{self.component.name}:{self.platform}" + (f":{self.sku.name}" if self.sku else "")
+class Selection:
+    targets: list[ImageTarget]
+    notes: list[str]  # one line per component left out
 
 
-def image_targets(
-    repo: Repository, component: Component, platform: Platform, registry: str, skus: tuple[str, ...] = ()
-) -> list[ImageTarget]:
-    """The images of one component for one platform: one per declared Windows SKU, else one."""
-    os_image = component.os_image(platform)
-    version = versioning.component_version(component, repo.root)
-    registry = naming.check_registry(registry)
-    if not os_image.skus:
-        return [ImageTarget(component, platform, version, registry)]
-    declared = {s.name: s for s in os_image.skus}
-    unknown = [s for s in skus if s not in declared]
-    if unknown:
-        raise UserError(
-            f"{component.name} declares no Windows SKU {', '.join(unknown)}",
-            hint=f"declared: {', '.join(declared)} (images.windows.skus in {component.build_file})",
-        )
-    chosen = [declared[s] for s in skus] if skus else list(declared.values())
-    return [ImageTarget(component, platform, version, registry, sku) for sku in chosen]
+def select(repo: Repository, config: Settings, names: Sequence[str], *, strict: bool) -> Selection:
+    """Image targets for the components x platforms; ``strict`` makes an unsupported platform an error."""
+    components: list[Component] = [repo.component(n) for n in names] if names else list(repo.components.values())
+    targets: list[ImageTarget] = []
+    notes = []
+    for component in components:
+        for platform in config.platforms:
+            if not component.supports(platform) and not strict:
+                notes.append(f"note: {component.name} does not ship {platform}; left out")
+                continue
+            targets += image_targets(repo, component, platform, config.registry, config.skus)
+    if not targets:
+        raise UserError("nothing to build for " + ", ".join(str(p) for p in config.platforms))
+    return Selection(targets, notes)
 
 
-def binary_path(root: Path, binary_name: str, platform: Platform) -> Path:
-    return output_dir(root) / f"{platform.os}_{platform.arch}" / (binary_name + platform.exe_suffix)
+def plan(
+    repo: Repository, config: Settings, targets: Sequence[ImageTarget], *, push: bool = False, offline: bool = False
+) -> Plan:
+    """The actions that build (and with ``push``, publish) ``targets``.
+
+    ``offline`` (plan, --dry-run): installs nothing and contacts no engine; the toolchain and the builder are used
+    only if already installed, else the fingerprints that need them are unknown.
+    """
+    chain = toolchain.locate(repo.root) if offline else toolchain.ensure(repo.root)
+    builder = builders.select_for_plan(config.builder) if offline else builders.select(config.builder)
+    if builder is not None:
+        for target in targets:
+            builder.check_platform(target.platform)
+    graph = PlanBuilder()
+    go = go_actions.GoPlanner(repo, chain, graph)
+    images = image_planner.ImagePlanner(go, builder, config.builder, config.base_overrides, graph)
+    layout = Layout(repo.root)
+    for target in targets:
+        image = images.add(target)
+        if push:
+            graph.add(push_action(builder, config.builder, layout, target, image))
+    return graph.plan()
 
 
-def installer_path(root: Path, component: str, platform: Platform) -> Path:
-    """Each component's installer embeds its own payload: ``output/<os>_<arch>/dropgz-<component>/dropgz``."""
-    return (
-        output_dir(root) / f"{platform.os}_{platform.arch}" / f"dropgz-{component}" / ("dropgz" + platform.exe_suffix)
-    )
+def execute(repo: Repository, config: Settings, build_plan: Plan, observer: Observer | None = None) -> list[Outcome]:
+    layout = Layout(repo.root)
+    executor = Executor(RecordStore(layout.records), layout.logs, config.jobs, limits=RESOURCE_LIMITS,
+                        observer=observer)  # fmt: skip
+    return executor.run(build_plan)
 
 
-def archive_path(root: Path, target: ImageTarget) -> Path:
-    """Upstream-style OCI archive name: ``output/images/<image>-<tag>.tar``."""
-    return output_dir(root) / "images" / f"{target.component.image}-{target.tag}.tar"
+def raise_for_failures(outcomes: Sequence[Outcome]) -> None:
+    failed = [o for o in outcomes if o.status is Status.FAILED]
+    if failed:
+        raise BuildFailed(f"{len(failed)} action(s) failed: " + ", ".join(o.action.id for o in failed))
 
 
-class PlanBuilder:
-    """Turns image targets into actions; shares one Go action per (binary, platform)."""
-
-    def __init__(
-        self,
-        repo: Repository,
-        toolchain: GoToolchain,
-        builder: Builder,
-        base_overrides: bases.BaseOverrides | None = None,
-    ) -> None:
-        self.repo = repo
-        self.root = repo.root
-        self.toolchain = toolchain
-        self.builder = builder
-        self.base_overrides = base_overrides or bases.BaseOverrides()
-        self.actions: dict[str, Action] = {}
-
-    def add_image(self, target: ImageTarget) -> Action:
-        component, platform = target.component, target.platform
-        os_image = component.os_image(platform)
-        display = os_image.dockerfile.relative_to(self.root).as_posix()
-        dockerfile.check_pinned(os_image.dockerfile, display)
-        dockerfile.require_target(os_image.dockerfile, os_image.target, display)
-
-        go_actions = [self._go_action(b, platform, target.version) for b in component.binaries]
-        binaries = {b.file_name(platform): binary_path(self.root, b.name, platform) for b in component.binaries}
-        if component.installer is not None:
-            payload_actions = self._payload_actions(component, platform)
-            installer_action = self._installer_action(component, platform, target.version, payload_actions)
-            go_actions += [*payload_actions, installer_action]
-            for name in component.installer.binaries:
-                binaries[name + platform.exe_suffix] = binary_path(self.root, name, platform)
-            binaries["dropgz" + platform.exe_suffix] = installer_path(self.root, component.name, platform)
-        revision = versioning.revision(self.root)
-        created = datetime.fromtimestamp(revision.source_date_epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        declared_base = target.sku.base if target.sku else os_image.base
-        base = self.base_overrides.apply(declared_base)
-        os_version = target.sku.os_version if target.sku else None
-        build_args = (
-            ("ARCH", platform.arch),
-            ("BASE_IMAGE", base),
-            ("OS", platform.os),
-            ("PLATFORM", str(platform)),
-            ("VERSION", target.tag),
-            *component.build_args,
-        )
-        labels = (
-            ("org.opencontainers.image.created", created),
-            ("org.opencontainers.image.revision", revision.commit),
-            ("org.opencontainers.image.source", SOURCE_URL),
-            ("org.opencontainers.image.title", component.image),
-            ("org.opencontainers.image.version", target.version),
-        )
-        files = {f: component.directory / f for f in component.files}
-        archive = archive_path(self.root, target) if platform.os == "windows" else None
-        fingerprint = combine(
-            {
-                "kind": "image",
-                "binaries": {a.id: a.fingerprint for a in go_actions},
-                "dockerfile": file_digest(os_image.dockerfile),
-                "files": files_digest(component.directory, files.values()),
-                "target": os_image.target,
-                "platform": str(platform),
-                "os_version": os_version,
-                "build_args": build_args,
-                "labels": labels,
-                "builder": self.builder.describe(),
-                "archive": archive is not None,
-            }
-        )
-        action_id = f"image:{target.key}:{self.builder.name}"
-        stage_dir = state_dir(self.root) / "contexts" / component.name / target.tag.removesuffix("-" + target.version)
-
-        def run(logs: Path) -> dict[str, Any]:
-            context.stage(stage_dir, binaries, files)
-            request = BuildRequest(
-                context=stage_dir,
-                dockerfile=os_image.dockerfile,
-                target=os_image.target,
-                platform=platform,
-                reference=target.reference,
-                build_args=build_args,
-                labels=labels,
-                source_date_epoch=revision.source_date_epoch,
-                os_version=os_version,
-                archive=archive,
-                insecure_pull=bases.is_loopback(base),
-            )
-            log = logs / f"{_safe(action_id)}.log"
-            try:
-                built = self.builder.build(request, log)
-            except BuildFailed as failure:
-                raise _explain_missing_base(failure, base, declared_base, log) from None
-            result: dict[str, Any] = {"reference": built.reference, "image_id": built.image_id, "size": built.size}
-            if built.archive is not None:
-                _verify_archive(built.archive, platform, os_version, log)
-                result["archive"] = str(built.archive.relative_to(self.root))
-                result["archive_sha256"] = file_digest(built.archive)
-                result["size"] = result["size"] or built.archive.stat().st_size
-            return result
-
-        def still_valid(result: dict[str, Any]) -> bool:
-            if archive is not None and not (archive.is_file() and file_digest(archive) == result.get("archive_sha256")):
-                return False
-            image_id = result.get("image_id")
-            if not image_id:
-                return False
-            if self.builder.image_id(target.reference) == image_id:
-                return True
-            if archive is not None and self.builder.name == "docker":
-                return True  # buildx keeps Windows images only as archives
-            if self.builder.image_id(image_id) != image_id:
-                return False
-            self.builder.tag(image_id, target.reference)  # same content, new name: tag, don't rebuild
-            result["reference"] = target.reference
-            return True
-
-        details: dict[str, Any] = {
-            "component": component.name,
-            "platform": str(platform),
-            "reference": target.reference,
-            "version": target.version,
-            "dockerfile": display,
-            "target": os_image.target,
-            "base": base,
-            "builder": self.builder.name,
-        }
-        if target.sku:
-            details |= {"sku": target.sku.name, "os_version": os_version}
-        if archive is not None:
-            details["archive"] = str(archive.relative_to(self.root))
-        action = Action(
-            id=action_id,
-            kind="image",
-            summary=f"build {target.reference}",
-            fingerprint=fingerprint,
-            resource="image",
-            run=run,
-            still_valid=still_valid,
-            deps=tuple(dict.fromkeys(a.id for a in go_actions)),
-            details=details,
-        )
-        return self._add(action)
-
-    def _payload_actions(self, component: Component, platform: Platform) -> list[Action]:
-        """The Go actions of an installer's payload binaries, each with its own component's version."""
-        actions = []
-        for name in component.installer.binaries if component.installer else ():
-            owner, binary = self.repo.binary(name)
-            actions.append(self._go_action(binary, platform, versioning.component_version(owner, self.root)))
-        return actions
-
-    def _installer_action(
-        self, component: Component, platform: Platform, version: str, payload_actions: list[Action]
-    ) -> Action:
-        assert component.installer is not None
-        action_id = f"dropgz:{component.name}:{platform}"
-        if action_id in self.actions:
-            return self.actions[action_id]
-        output = installer_path(self.root, component.name, platform)
-        files = {Path(f).name: component.directory / f for f in component.installer.files}
-        payload = {name + platform.exe_suffix: binary_path(self.root, name, platform)
-                   for name in component.installer.binaries}  # fmt: skip
-        stage_dir = state_dir(self.root) / "dropgz" / component.name / platform.tag_prefix
-        fingerprint = combine(
-            {
-                "kind": "dropgz",
-                "toolchain": self.toolchain.version,
-                "source": files_digest(self.root, installer.source_files(self.root)),
-                "payload_binaries": {a.id: a.fingerprint for a in payload_actions},
-                "payload_files": files_digest(component.directory, files.values()),
-                "platform": str(platform),
-                "version": version,
-                "flags": gobuild.BUILD_FLAGS,
-            }
-        )
-
-        def produce(log: Path) -> None:
-            installer.stage(self.root, stage_dir, {**payload, **files})
-            installer.compile_installer(self.toolchain, stage_dir, platform, version, output, log)
-
-        return self._add(
-            self._file_action(
-                action_id,
-                "installer",
-                f"pack dropgz{platform.exe_suffix} for {component.name} on {platform} "
-                f"({', '.join([*payload, *files])})",
-                fingerprint,
-                output,
-                produce,
-                deps=tuple(a.id for a in payload_actions),
-                details={"component": component.name, "platform": str(platform)},
-            )
-        )
-
-    def _go_action(self, binary: GoBinary, platform: Platform, version: str) -> Action:
-        build = gobuild.GoBuild(binary=binary, platform=platform, version=version)
-        action_id = f"go:{binary.name}:{platform}"
-        if action_id in self.actions:
-            return self.actions[action_id]
-        output = binary_path(self.root, binary.name, platform)
-
-        return self._add(
-            self._file_action(
-                action_id,
-                "go-binary",
-                f"compile {binary.name}{platform.exe_suffix} for {platform} ({version})",
-                gobuild.fingerprint(self.toolchain, self.root, build),
-                output,
-                lambda log: gobuild.compile_binary(self.toolchain, self.root, build, output, log),
-                details={"binary": binary.name, "platform": str(platform), "version": version},
-            )
-        )
-
-    def _file_action(
-        self,
-        action_id: str,
-        kind: str,
-        summary: str,
-        fingerprint: str,
-        output: Path,
-        produce: Callable[[Path], None],
-        *,
-        deps: tuple[str, ...] = (),
-        details: dict[str, Any],
-    ) -> Action:
-        """An action whose product is one file: recorded by its sha256, current while the file still matches."""
-
-        def run(logs: Path) -> dict[str, Any]:
-            produce(logs / f"{_safe(action_id)}.log")
-            return {"path": str(output.relative_to(self.root)), "sha256": file_digest(output)}
-
-        def still_valid(result: dict[str, Any]) -> bool:
-            return output.is_file() and file_digest(output) == result.get("sha256")
-
-        return Action(
-            id=action_id,
-            kind=kind,
-            summary=summary,
-            fingerprint=fingerprint,
-            resource="go",
-            run=run,
-            still_valid=still_valid,
-            deps=deps,
-            details={**details, "output": str(output.relative_to(self.root))},
-        )
-
-    def add(self, action: Action) -> Action:
-        return self._add(action)
-
-    def _add(self, action: Action) -> Action:
-        self.actions.setdefault(action.id, action)
-        return self.actions[action.id]
-
-    def plan(self) -> Plan:
-        return Plan(list(self.actions.values()))
+def describe(repo: Repository, build_plan: Plan) -> dict[str, Any]:
+    """The plan as data (read-only, offline): every action, and the CI matrix of image builds."""
+    rows = build_plan.rows(RecordStore(Layout(repo.root).records))
+    matrix = [
+        {k: row[k] for k in ("component", "platform", "sku", "reference") if k in row}
+        for row in rows
+        if row["kind"] == ActionKind.IMAGE
+    ]
+    return {"actions": rows, "matrix": matrix}
 
 
-def _verify_archive(archive: Path, platform: Platform, os_version: str | None, log: Path) -> None:
-    """Refuse a wrong result up front: the archive must say the platform (and os.version) asked for."""
-    image = ociarchive.read(archive)
-    problems = []
-    if (image.os, image.architecture) != (platform.os, platform.arch):
-        problems.append(f"it is {image.os}/{image.architecture}, not {platform}")
-    if os_version and image.os_version != os_version:
-        problems.append(f"its os.version is {image.os_version!r}, not {os_version!r}")
-    if problems:
-        archive.unlink(missing_ok=True)
-        raise BuildFailed(f"the image in {archive.name} is wrong: " + "; ".join(problems), log=str(log))
+def list_platforms(component: Component, config: Settings, env_platforms: str | None) -> tuple[Platform, ...]:
+    """The platforms a component's list points at: --platform, else $PLATFORMS, else all it declares."""
+    if config.explicit_platforms:
+        return config.platforms
+    if env_platforms:
+        return tuple(Platform.parse(p) for p in env_platforms.split())
+    return component.platforms
 
 
-_PULL_ERRORS = ("pinging container registry", "manifest unknown", "not found", "no such host", "pull access denied")
-
-
-def _explain_missing_base(failure: BuildFailed, base: str, declared: str, log: Path) -> BuildFailed:
-    """A base that cannot be pulled gets a message naming it and the override setting."""
-    text = log.read_text() if log.is_file() else ""
-    if base == "scratch" or bases.repository(base) not in text or not any(e in text for e in _PULL_ERRORS):
-        return failure
-    overridden = f" (override of {declared})" if base != declared else ""
-    return BuildFailed(
-        f"base image {base}{overridden} could not be pulled:\n{failure.message.splitlines()[-1]}\n"
-        "  fix: make it reachable, or point the build at a mirror or stand-in pinned by digest with "
-        f"BASE_IMAGE_OVERRIDES='{bases.repository(declared)}=<registry>/<name>@sha256:<digest>' "
-        "(or -- --base-override ...); `nox -s windows-standin-bases` makes stand-ins for Windows bases",
-        log=str(log),
-    )
-
-
-def _safe(action_id: str) -> str:
-    return "".join(c if c.isalnum() or c in "._-" else "_" for c in action_id)
+def list_requests(
+    repo: Repository, config: Settings, names: Sequence[str], env_platforms: str | None
+) -> list[ListRequest]:
+    """One manifest list per component: ``<registry>/<image>:<version>`` over its platform images."""
+    components = [repo.component(n) for n in names] if names else list(repo.components.values())
+    requests = []
+    for component in components:
+        children: list[ImageTarget] = []
+        platforms = list_platforms(component, config, env_platforms)
+        for platform in platforms:
+            if component.supports(platform):
+                children += image_targets(repo, component, platform, config.registry, config.skus)
+            elif config.explicit_platforms and len(names) == 1:
+                component.require_platform(platform)
+        if not children:
+            raise UserError(f"{component.name}: no platform to put in its list ({', '.join(map(str, platforms))})")
+        version = children[0].version
+        reference = naming.list_reference(config.registry, component.image, version)
+        requests.append(ListRequest(component.name, component.image, version, reference, tuple(children)))
+    return requests

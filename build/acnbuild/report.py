@@ -1,39 +1,48 @@
-"""The end of a run: one table for people (stderr), JSON for machines."""
+"""Output for people (stderr: progress, tables) and for machines (JSON on stdout)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
-from .executor import Outcome
-from .plan import Plan
-from .records import RecordStore
+from .engine.executor import Outcome, Status
+from .engine.plan import Action
+from .model import ActionKind
+
+if TYPE_CHECKING:
+    from .registry.lists import ListRequest
 
 console = Console(stderr=True, highlight=False)
 if not console.is_terminal:
     console.width = 200  # CI logs: never truncate image references
 
-_STATUS_STYLE = {"built": "green", "cached": "cyan", "failed": "bold red", "skipped": "yellow"}
-
-
+_STATUS_STYLE = {Status.BUILT: "green", Status.CACHED: "cyan", Status.FAILED: "bold red", Status.SKIPPED: "yellow"}
 # What a status means for a push: "built" is a fresh upload, "cached" an image the registry already holds.
-_PUSH_WORDS = {"built": "pushed", "cached": "present"}
+_PUSH_WORDS = {Status.BUILT: "pushed", Status.CACHED: "present"}
 
 
 def status_word(outcome: Outcome) -> str:
-    return _PUSH_WORDS.get(outcome.status, outcome.status) if outcome.action.kind == "push" else outcome.status
+    if outcome.action.kind == ActionKind.PUSH:
+        return _PUSH_WORDS.get(outcome.status, outcome.status.value)
+    return outcome.status.value
 
 
-def progress(outcome: Outcome) -> None:
-    style = _STATUS_STYLE.get(outcome.status, "")
-    word = status_word(outcome)
-    console.print(f"[{style}]{word:>7}[/] {outcome.action.summary} [dim]({outcome.seconds:.1f}s)[/]")
-    if outcome.error and outcome.status == "failed":
-        console.print(outcome.error, style="red", markup=False)
+class Progress:
+    """One line per finished action (the executor's observer)."""
+
+    def started(self, action: Action) -> None:
+        return None
+
+    def finished(self, outcome: Outcome) -> None:
+        style = _STATUS_STYLE.get(outcome.status, "")
+        word = status_word(outcome)
+        console.print(f"[{style}]{word:>7}[/] {outcome.action.summary} [dim]({outcome.seconds:.1f}s)[/]")
+        if outcome.error and outcome.status is Status.FAILED:
+            console.print(outcome.error, style="red", markup=False)
 
 
 def human_size(size: int | None) -> str:
@@ -52,14 +61,14 @@ def summary(outcomes: Sequence[Outcome]) -> None:
     for column in ("image", "platform", "step", "status", "id / digest", "size", "time"):
         table.add_column(column)
     for outcome in outcomes:
-        if outcome.action.kind not in ("image", "push"):
+        if outcome.action.kind not in (ActionKind.IMAGE, ActionKind.PUSH):
             continue
         details = outcome.action.details
         identity = outcome.result.get("image_id") or outcome.result.get("digest") or "-"
         table.add_row(
             details["reference"],
             details["platform"],
-            "build" if outcome.action.kind == "image" else "push",
+            "build" if outcome.action.kind == ActionKind.IMAGE else "push",
             f"[{_STATUS_STYLE.get(outcome.status, '')}]{status_word(outcome)}[/]",
             str(identity).removeprefix("sha256:")[:12],
             human_size(outcome.result.get("size")),
@@ -78,7 +87,7 @@ def outcomes_json(outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
         {
             "id": o.action.id,
             "kind": o.action.kind,
-            "status": o.status,
+            "status": o.status.value,
             "seconds": round(o.seconds, 3),
             "result": o.result,
             "error": o.error,
@@ -88,23 +97,48 @@ def outcomes_json(outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
     ]
 
 
-def print_plan(plan: Plan, records: RecordStore, as_json: bool) -> None:
-    data = plan.to_json(records)
+def _stdout() -> Console:
+    out = Console(highlight=False)
+    if not out.is_terminal:
+        out.width = 200
+    return out
+
+
+def print_plan(data: dict[str, Any], as_json: bool) -> None:
     if as_json:
         print(json.dumps(data, indent=2))
         return
     table = Table(title="plan", title_justify="left")
     for column in ("action", "needs", "would", "why", "fingerprint"):
         table.add_column(column)
+    words = {True: "run", False: "skip", None: "unknown"}
     for row in data["actions"]:
         table.add_row(
             row["summary"],
             ", ".join(row["deps"]) or "-",
-            "run" if row["would_run"] else "skip",
+            words[row["would_run"]],
             row["reason"],
-            row["fingerprint"][:12],
+            (row["fingerprint"] or "unknown")[:12],
         )
-    out = Console(highlight=False)
-    if not out.is_terminal:
-        out.width = 200
-    out.print(table)
+    _stdout().print(table)
+
+
+def print_list_plan(requests: Sequence[ListRequest], *, push: bool) -> None:
+    """What a manifest session would do; nothing was read from or written to a registry."""
+    verb = "assemble and push" if push else "assemble"
+    for request in requests:
+        console.print(f"would {verb} {request.reference} from:")
+        for child in request.children:
+            console.print(f"    {child.reference}", style="dim")
+
+
+def print_lists(results: dict[str, dict[str, Any]]) -> None:
+    for result in results.values():
+        action = "pushed" if result["pushed"] else "built"
+        entries = result["entries"]
+        console.print(f"{action} {result['reference']} ({len(entries)} entries) -> {result['file']}")
+        for entry in entries:
+            p = entry["platform"]
+            extra = "/" + p["variant"] if p.get("variant") else ""
+            extra += f" os.version={p['os.version']}" if p.get("os.version") else ""
+            console.print(f"    {p['os']}/{p['architecture']}{extra}  {entry['digest']}", style="dim")

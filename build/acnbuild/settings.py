@@ -8,13 +8,14 @@ import platform as host_platform
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .bases import BaseOverrides
 from .errors import UserError
+from .image.bases import BaseOverrides
+from .image.builders import NAMES as BUILDERS
 from .platforms import Platform
+from .references import Registry
 
 DEFAULT_REGISTRY = "acnpublic.azurecr.io"
 DEFAULT_BUILDER = "docker"
-BUILDERS = ("docker", "podman", "buildah")
 
 
 def host_arch() -> str:
@@ -25,7 +26,7 @@ def host_arch() -> str:
 @dataclass(frozen=True)
 class Settings:
     platforms: tuple[Platform, ...]
-    registry: str
+    registry: Registry
     builder: str
     dry_run: bool = False
     json: bool = False
@@ -48,7 +49,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def parser(prog: str) -> argparse.ArgumentParser:
-    p = _Parser(prog=prog, add_help=False)
+    p = _Parser(prog=prog, description="Options after `--` win over the environment variables named below.")
     p.add_argument("--platform", action="append", help="os/arch[/variant] (repeatable); env PLATFORM")
     p.add_argument("--registry", help="image registry; env IMAGE_REGISTRY")
     p.add_argument("--builder", help="docker, podman or buildah; env CONTAINER_BUILDER")
@@ -64,7 +65,7 @@ def parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--sku", action="append", help="only these Windows SKUs (repeatable); env OS_SKU_WIN")
     p.add_argument("--append", action="store_true", help="manifest: merge into the existing remote list")
     p.add_argument("--push", action="store_true", help="manifest: push the list after building it")
-    p.add_argument("-j", "--jobs", type=int, default=0, help="parallel actions (default: CPU count)")
+    p.add_argument("-j", "--jobs", type=int, default=None, help="parallel actions, 1 or more (default: CPU count)")
     return p
 
 
@@ -82,7 +83,8 @@ def resolve(posargs: Sequence[str], *, prog: str = "nox", env: Mapping[str, str]
     args = parser(prog).parse_args(list(posargs))
     platform_texts = args.platform or [default_platform(env)]
     platforms = tuple(dict.fromkeys(Platform.parse(t) for t in platform_texts))
-    registry = (args.registry or env.get("IMAGE_REGISTRY") or DEFAULT_REGISTRY).rstrip("/")
+    registry_source = "--registry" if args.registry else "IMAGE_REGISTRY"
+    registry = Registry.parse(args.registry or env.get("IMAGE_REGISTRY") or DEFAULT_REGISTRY, source=registry_source)
     builder = args.builder or env.get("CONTAINER_BUILDER") or DEFAULT_BUILDER
     if builder not in BUILDERS:
         raise UserError(
@@ -94,15 +96,16 @@ def resolve(posargs: Sequence[str], *, prog: str = "nox", env: Mapping[str, str]
     else:
         overrides = BaseOverrides.parse(_words(env.get("BASE_IMAGE_OVERRIDES", "")), "BASE_IMAGE_OVERRIDES")
     skus = tuple(args.sku or _words(env.get("OS_SKU_WIN", "")))
-    if args.jobs < 0:
-        raise UserError("--jobs must be 0 (automatic) or more")
+    if args.jobs is not None and args.jobs < 1:
+        raise UserError(f"{prog} -j {args.jobs}: the number of parallel actions must be 1 or more",
+                        hint="leave -j out to use one per CPU")  # fmt: skip
     return Settings(
         platforms=platforms,
         registry=registry,
         builder=builder,
         dry_run=args.dry_run,
         json=args.json,
-        jobs=args.jobs or (os.cpu_count() or 2),
+        jobs=args.jobs or (os.cpu_count() or 2),  # None: one per CPU
         components=tuple(args.component or ()),
         base_overrides=overrides,
         skus=skus,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -16,8 +16,11 @@ os.environ.setdefault("TESTCONTAINERS_CONNECTION_MODE", "docker_host")
 os.environ.setdefault("TC_HOST", "127.0.0.1")
 
 import docker
-from acnbuild import discover, localregistry, sessions, standin
-from acnbuild.executor import Outcome
+from acnbuild import discover, sessions
+from acnbuild.engine.executor import Outcome
+from acnbuild.references import Registry
+from acnbuild.registry import local as localregistry
+from acnbuild.registry import standin
 
 from tests.conftest import REPO_ROOT
 
@@ -46,7 +49,7 @@ def docker_client() -> Iterator[docker.DockerClient]:
 
 
 @pytest.fixture(scope="session")
-def tool() -> callable:
+def tool() -> Callable[[str], str]:
     def check(name: str) -> str:
         path = shutil.which(name)
         require(path is not None, name)
@@ -88,7 +91,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[localregistry
 def windows_overrides(registry: localregistry.LocalRegistry) -> list[str]:
     """Stand-ins for the declared Windows bases in the loopback registry, as --base-override values."""
     require(shutil.which("buildah") is not None, "buildah")
-    return standin.push_for_repository(discover.load_repository(REPO_ROOT), registry.host)
+    return standin.push_for_repository(discover.load_repository(REPO_ROOT), Registry.parse(registry.host))
 
 
 def override_args(overrides: Sequence[str]) -> list[str]:

@@ -7,10 +7,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from acnbuild import builders, context, discover, gobuild, toolchain
-from acnbuild.builders import BuildRequest
-from acnbuild.pipeline import binary_path
+from acnbuild import discover
+from acnbuild.go import compile as gobuild
+from acnbuild.go import toolchain
+from acnbuild.image import builders, context
+from acnbuild.image.builders import BuildRequest
+from acnbuild.paths import Layout
 from acnbuild.platforms import Platform
+from acnbuild.references import Reference
 
 from tests.conftest import REPO_ROOT
 from tests.integration.conftest import build, image_outcomes
@@ -44,13 +48,15 @@ def test_daemonless_builds_are_digest_identical(tool, tmp_path: Path, name: str)
     builder = builders.select(name)
     ids = []
     for attempt in range(2):
-        stage = context.stage(tmp_path / f"ctx{attempt}", {"azure-cns": binary_path(REPO_ROOT, "azure-cns", AMD64)}, {})
+        stage = context.stage(
+            tmp_path / f"ctx{attempt}", {"azure-cns": Layout(REPO_ROOT).binary("azure-cns", AMD64)}, {}
+        )
         request = BuildRequest(
             context=stage,
             dockerfile=component.images["linux"].dockerfile,
             target="linux",
             platform=AMD64,
-            reference=f"acntest.local/repro/azure-cns:{name}-{attempt}",
+            reference=Reference.parse(f"acntest.local/repro/azure-cns:{name}-{attempt}"),
             build_args=(("BASE_IMAGE", "scratch"), ("VERSION", "linux-amd64-vtest")),
             labels=(("org.opencontainers.image.created", "2023-11-14T22:13:20Z"),),
             source_date_epoch=1_700_000_000,

@@ -10,8 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from acnbuild import emulation, localregistry, sessions
-from acnbuild.registryapi import DOCKER_LIST, OCI_INDEX, Reference, RegistryClient
+from acnbuild import sessions
+from acnbuild.image import emulation
+from acnbuild.references import Reference, Registry
+from acnbuild.registry import local as localregistry
+from acnbuild.registry.client import DOCKER_LIST, OCI_INDEX, RegistryClient
 
 from tests.conftest import REPO_ROOT
 from tests.integration.conftest import acnbuild, override_args, require
@@ -27,7 +30,7 @@ def push(names: list[str], registry: str, *args: str, root: Path = REPO_ROOT) ->
 
 def remote_digest(reference: str) -> str | None:
     ref = Reference.parse(reference)
-    manifest = RegistryClient(ref.registry).manifest(ref.repository, ref.tag)
+    manifest = RegistryClient.for_reference(ref).get(ref)
     return manifest.digest if manifest else None
 
 
@@ -68,12 +71,13 @@ SKUS = """\
 @pytest.fixture
 def cns_with_skus(monorepo_copy: Path, registry) -> tuple[Path, list[str]]:
     require(shutil.which("buildah") is not None, "buildah")
-    from acnbuild import discover, standin
+    from acnbuild import discover
+    from acnbuild.registry import standin
 
     build_file = monorepo_copy / "components/cns/BUILD.yaml"
     marker = "    target: windows\n"
     build_file.write_text(build_file.read_text().replace(marker, marker + SKUS.format(a="4" * 64, b="5" * 64)))
-    overrides = standin.push_for_repository(discover.load_repository(monorepo_copy), registry.host)
+    overrides = standin.push_for_repository(discover.load_repository(monorepo_copy), Registry.parse(registry.host))
     return monorepo_copy, overrides
 
 
@@ -88,7 +92,7 @@ def test_full_list_with_windows_skus_and_arm64(cns_with_skus, registry, docker_c
     version = windows["cns"].action.details["version"]
     assert reference == f"{registry.host}/azure-cns:{version}"
     ref = Reference.parse(reference)
-    back = RegistryClient(ref.registry).manifest(ref.repository, ref.tag)
+    back = RegistryClient.for_reference(ref).get(ref)
     assert back is not None and back.digest == lists["cns"]["digest"]
     assert back.media_type in (OCI_INDEX, DOCKER_LIST)
     entries = {
@@ -148,7 +152,7 @@ def test_two_runners_append_to_one_list(monorepo_copy: Path, registry, windows_o
     runner(monorepo_copy, registry.host, "--platform", "windows/amd64", "--builder", "buildah",
            *override_args(windows_overrides), env=env)  # fmt: skip
     ref = Reference.parse(f"{registry.host}/azure-cns:v1.9.0-runners")
-    final = RegistryClient(ref.registry).manifest(ref.repository, ref.tag)
+    final = RegistryClient.for_reference(ref).get(ref)
     assert final is not None
     assert {(e["platform"]["os"], e["platform"]["architecture"]) for e in final.json["manifests"]} == {
         ("linux", "amd64"),
@@ -162,6 +166,7 @@ def test_two_runners_append_to_one_list(monorepo_copy: Path, registry, windows_o
 def test_authenticated_registry_never_shows_the_password(tmp_path: Path, monorepo_copy: Path) -> None:
     htpasswd_tool = shutil.which("htpasswd")
     require(htpasswd_tool is not None and shutil.which("docker-registry") is not None, "htpasswd (apache2-utils)")
+    assert htpasswd_tool is not None
     password = "s3cret-Pa55-word-42"
     htpasswd = tmp_path / "htpasswd"
     subprocess.run([htpasswd_tool, "-Bbc", str(htpasswd), "ci-user", password], check=True, capture_output=True)

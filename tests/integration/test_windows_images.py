@@ -11,10 +11,11 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pefile
 import pytest
-from acnbuild import ociarchive
+from acnbuild.image import ociarchive
 
 from tests.conftest import REPO_ROOT
 from tests.integration.conftest import acnbuild, build, image_outcomes, override_args, require
@@ -24,7 +25,7 @@ pytestmark = pytest.mark.integration
 
 WINDOWS = ["cns", "cni", "npm", "azure-ipam"]
 # What upstream's Windows images look like (reference §6): entrypoint, cmd, and where the binaries sit.
-EXPECTED = {
+EXPECTED: dict[str, dict[str, Any]] = {
     "cns": {"entrypoint": ["azure-cns.exe"], "cmd": None, "exes": {"azure-cns.exe": "azure-cns.exe"}},
     "cni": {
         "entrypoint": ["powershell.exe"],
@@ -186,13 +187,15 @@ SKU_BLOCK = """\
 
 def test_one_image_per_declared_sku_with_its_os_version(monorepo_copy: Path, registry) -> None:
     require(shutil.which("buildah") is not None, "buildah")
-    from acnbuild import discover, standin
+    from acnbuild import discover
+    from acnbuild.references import Registry
+    from acnbuild.registry import standin
 
     build_file = monorepo_copy / "components/cns/BUILD.yaml"
     text = build_file.read_text()
     marker = "    target: windows\n"
     build_file.write_text(text.replace(marker, marker + SKU_BLOCK.format(a="1" * 64, b="2" * 64)))
-    overrides = standin.push_for_repository(discover.load_repository(monorepo_copy), registry.host)
+    overrides = standin.push_for_repository(discover.load_repository(monorepo_copy), Registry.parse(registry.host))
     assert len([o for o in overrides if "servercore:ltsc20" in o]) == 2
     outcomes = build(
         ["cns"], "--platform", "windows/amd64", "--builder", "buildah", *override_args(overrides), root=monorepo_copy

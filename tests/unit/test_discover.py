@@ -3,8 +3,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from acnbuild import discover, dockerfile
+from acnbuild import discover
 from acnbuild.errors import UserError
+from acnbuild.image import dockerfile
 from acnbuild.platforms import Platform
 
 from tests.conftest import REPO_ROOT

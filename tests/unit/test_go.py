@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from acnbuild import gotools
+from acnbuild.go import checks as gotools
 
 from tests.conftest import REPO_ROOT
 

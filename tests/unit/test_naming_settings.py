@@ -4,6 +4,7 @@ import pytest
 from acnbuild import naming, settings
 from acnbuild.errors import UserError
 from acnbuild.platforms import Platform
+from acnbuild.references import Registry
 
 
 @pytest.mark.parametrize(
@@ -20,21 +21,19 @@ def test_platform_tag_is_upstreams_subst(platform: str, version: str, tag: str) 
 
 
 def test_reference() -> None:
-    assert (
-        naming.image_reference("acnpublic.azurecr.io", "azure-cns", "linux-amd64-v1")
-        == "acnpublic.azurecr.io/azure-cns:linux-amd64-v1"
-    )
+    reference = naming.image_reference(Registry.parse("acnpublic.azurecr.io"), "azure-cns", "linux-amd64-v1")
+    assert str(reference) == "acnpublic.azurecr.io/azure-cns:linux-amd64-v1"
 
 
 @pytest.mark.parametrize("registry", ["acnpublic.azurecr.io", "127.0.0.1:5000", "localhost:5000/acn/dev"])
 def test_valid_registries(registry: str) -> None:
-    assert naming.check_registry(registry) == registry
+    assert str(settings.resolve(["--registry", registry], env={}).registry) == registry
 
 
-@pytest.mark.parametrize("registry", ["", "https://x.io", "UPPER.io", "a b"])
+@pytest.mark.parametrize("registry", ["https://x.io", "a b", "localhost:99999", "r.io/UPPER"])
 def test_invalid_registries(registry: str) -> None:
-    with pytest.raises(UserError):
-        naming.check_registry(registry)
+    with pytest.raises(UserError, match="--registry"):
+        settings.resolve(["--registry", registry], env={})
 
 
 @pytest.mark.parametrize("text", ["linux", "linux/s390x", "darwin/amd64", "linux//", "linux/amd64/v8/x"])
@@ -47,14 +46,14 @@ def test_unknown_platforms_list_known_ones(text: str) -> None:
 def test_defaults() -> None:
     config = settings.resolve([], env={})
     assert config.platform == Platform("linux", settings.host_arch())
-    assert config.registry == "acnpublic.azurecr.io"
+    assert str(config.registry) == "acnpublic.azurecr.io"
     assert config.builder == "docker"
 
 
 def test_environment() -> None:
     env = {"PLATFORM": "linux/arm64", "IMAGE_REGISTRY": "r.io/", "CONTAINER_BUILDER": "buildah"}
     config = settings.resolve([], env=env)
-    assert (str(config.platform), config.registry, config.builder) == ("linux/arm64", "r.io", "buildah")
+    assert (str(config.platform), str(config.registry), config.builder) == ("linux/arm64", "r.io", "buildah")
 
 
 def test_goos_picks_the_platform_like_upstream() -> None:
@@ -68,7 +67,7 @@ def test_posargs_win_over_environment() -> None:
     env = {"PLATFORM": "linux/arm64", "IMAGE_REGISTRY": "r.io", "CONTAINER_BUILDER": "buildah"}
     posargs = ["--platform", "windows/amd64", "--registry", "127.0.0.1:5000", "--builder", "podman", "--dry-run"]
     config = settings.resolve(posargs, env=env)
-    assert (str(config.platform), config.registry, config.builder, config.dry_run) == (
+    assert (str(config.platform), str(config.registry), config.builder, config.dry_run) == (
         "windows/amd64",
         "127.0.0.1:5000",
         "podman",

@@ -4,14 +4,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from acnbuild import discover, toolchain
-from acnbuild.builders import BuildRequest, BuiltImage
+from acnbuild import discover
+from acnbuild.engine.executor import Executor, Status
+from acnbuild.engine.plan import Action, Check, Freshness, Plan, PlanBuilder, Result
+from acnbuild.engine.records import RecordStore
 from acnbuild.errors import BuildFailed
-from acnbuild.executor import Executor
-from acnbuild.pipeline import PlanBuilder, image_targets
-from acnbuild.plan import Action, Plan
+from acnbuild.go import toolchain
+from acnbuild.go.actions import GoPlanner
+from acnbuild.image.bases import BaseOverrides
+from acnbuild.image.builders import Builder, BuilderMode, BuildRequest, BuiltImage, Capabilities
+from acnbuild.image.planner import ImagePlanner
 from acnbuild.platforms import Platform
-from acnbuild.records import RecordStore
+from acnbuild.references import Reference, Registry
+from acnbuild.targets import image_targets
 
 AMD64 = Platform("linux", "amd64")
 
@@ -21,7 +26,13 @@ class RecordingBuilder:
     """Records build requests instead of building: the plan's shape is under test, not an engine."""
 
     name: str = "recording"
+    mode: BuilderMode = BuilderMode.DAEMONLESS
     requests: list[BuildRequest] = field(default_factory=list)
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(windows_images=True, store_os=frozenset({"linux", "windows"}), oci_archives=False,
+                            buildkit=False, reproducible=True, engine_store=False)  # fmt: skip
 
     def describe(self) -> str:
         return "recording builder"
@@ -33,26 +44,34 @@ class RecordingBuilder:
         self.requests.append(request)
         return BuiltImage(request.reference, "sha256:" + "1" * 64)
 
-    def image_id(self, reference: str) -> str | None:
+    def image_id(self, reference: Reference | str) -> str | None:
         return None
 
-    def tag(self, image_id: str, reference: str) -> None:
+    def tag(self, image_id: str, reference: Reference) -> None:
         return None
 
-    def size(self, reference: str) -> int | None:
+    def size(self, reference: Reference) -> int | None:
+        return None
+
+    def push(self, reference: Reference, log: Path) -> str | None:
+        return None
+
+    def pull(self, reference: Reference, platform: Platform, log: Path) -> None:
         return None
 
 
 def make_plan(root: Path, names: list[str], registry: str = "r.io", platform: Platform = AMD64) -> Plan:
     repo = discover.load_repository(root)
-    planner = PlanBuilder(repo, toolchain.ensure(root), RecordingBuilder())
+    graph = PlanBuilder()
+    builder: Builder = RecordingBuilder()
+    images = ImagePlanner(GoPlanner(repo, toolchain.ensure(root), graph), builder, "recording", BaseOverrides(), graph)
     for name in names:
-        for target in image_targets(repo, repo.component(name), platform, registry):
-            planner.add_image(target)
-    return planner.plan()
+        for target in image_targets(repo, repo.component(name), platform, Registry.parse(registry)):
+            images.add(target)
+    return graph.plan()
 
 
-def fingerprints(plan: Plan) -> dict[str, str]:
+def fingerprints(plan: Plan) -> dict[str, str | None]:
     return {a.id: a.fingerprint for a in plan.actions}
 
 
@@ -115,24 +134,31 @@ def test_registry_is_not_an_input_but_platform_is(monorepo_copy: Path) -> None:
 def test_plan_json_says_what_would_run_and_why(monorepo_copy: Path, tmp_path: Path) -> None:
     plan = make_plan(monorepo_copy, ["cns"])
     records = RecordStore(tmp_path / "records")
-    rows = plan.to_json(records)["actions"]
+    rows = plan.rows(records)
     assert [(r["would_run"], r["reason"]) for r in rows] == [(True, "never built")] * 2
-    assert plan.to_json(records)["matrix"] == [
-        {"component": "cns", "platform": "linux/amd64", "reference": "r.io/azure-cns:linux-amd64-v1.8.12"}
-    ]
     records.put(rows[0]["id"], "stale", {})
-    assert plan.to_json(records)["actions"][0]["reason"] == "inputs changed"
+    assert plan.rows(records)[0]["reason"] == "inputs changed"
+
+
+@dataclass
+class FakeStep:
+    action_id: str
+    fail: bool = False
+    ran: list[str] | None = None
+
+    def run(self, log: Path) -> Result:
+        if self.ran is not None:
+            self.ran.append(self.action_id)
+        if self.fail:
+            raise BuildFailed(f"{self.action_id} broke")
+        return {"ok": self.action_id}
+
+    def check(self, result: Result, *, offline: bool) -> Check:
+        return Check(Freshness.CURRENT, "unchanged")
 
 
 def action(action_id: str, deps: tuple[str, ...] = (), fail: bool = False, log: list[str] | None = None) -> Action:
-    def run(logs: Path) -> dict[str, str]:
-        if log is not None:
-            log.append(action_id)
-        if fail:
-            raise BuildFailed(f"{action_id} broke")
-        return {"ok": action_id}
-
-    return Action(action_id, "test", action_id, f"fp-{action_id}", "go", run, lambda r: True, deps)
+    return Action(action_id, "test", action_id, f"fp-{action_id}", "go", FakeStep(action_id, fail, log), deps)
 
 
 def test_executor_orders_by_dependencies_and_records(tmp_path: Path) -> None:
@@ -141,9 +167,9 @@ def test_executor_orders_by_dependencies_and_records(tmp_path: Path) -> None:
     records = RecordStore(tmp_path / "r")
     outcomes = Executor(records, tmp_path / "logs", jobs=4).run(plan)
     assert ran == ["a", "b", "c"]
-    assert [o.status for o in outcomes] == ["built"] * 3
+    assert [o.status for o in outcomes] == [Status.BUILT] * 3
     again = Executor(records, tmp_path / "logs", jobs=4).run(plan)
-    assert [o.status for o in again] == ["cached"] * 3
+    assert [o.status for o in again] == [Status.CACHED] * 3
     assert ran == ["a", "b", "c"]
 
 

@@ -1,0 +1,345 @@
+"""docker: buildx when present, else the BuildKit-capable classic CLI, else (with a notice) the legacy builder.
+
+Builds go through the CLI (only it drives BuildKit); everything else (ping, inspect, tag, push, pull) talks to
+the engine through the docker SDK, which also resolves the user's registry logins (``auths``, ``credsStore``,
+``credHelpers``) the way the docker CLI does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ... import process, retry
+from ...atomic import atomic_path, atomic_write
+from ...errors import BuildFailed, UserError
+from ...paths import user_cache
+from ...platforms import Platform
+from ...references import Reference
+from .base import BuilderMode, BuildRequest, BuiltImage, Capabilities, common_build_flags
+
+if TYPE_CHECKING:
+    import docker
+
+START_ENGINE_HINT = (
+    "start a Docker engine (e.g. `sudo systemctl start docker`, or `sudo dockerd > /tmp/dockerd.log 2>&1 &`), "
+    "point DOCKER_HOST at one, or build with CONTAINER_BUILDER=podman or buildah"
+)
+
+CAPABILITIES = {
+    BuilderMode.BUILDX: Capabilities(
+        windows_images=True, store_os=frozenset({"linux"}), oci_archives=True, buildkit=True, reproducible=False,
+        engine_store=True,
+    ),
+    BuilderMode.BUILDKIT: Capabilities(
+        windows_images=False, store_os=frozenset({"linux"}), oci_archives=False, buildkit=True, reproducible=False,
+        engine_store=True,
+    ),
+    BuilderMode.LEGACY: Capabilities(
+        windows_images=False, store_os=frozenset({"linux"}), oci_archives=False, buildkit=False, reproducible=False,
+        engine_store=True,
+    ),
+}  # fmt: skip
+
+
+# Probing the CLI must not reach an engine (some CLIs ping one even for --version): point it at nothing.
+_NO_ENGINE = {**os.environ, "DOCKER_HOST": "unix:///nonexistent/acnbuild-cli-probe.sock"}
+_NO_ENGINE.pop("DOCKER_CONTEXT", None)
+
+
+class EngineError(Exception):
+    """The engine refused or failed an operation; ``text`` is its own error message."""
+
+    def __init__(self, text: str, status: int | None = None) -> None:
+        super().__init__(text)
+        self.text = text
+        self.status = status
+
+
+def _engine_base_url() -> str | None:
+    """``DOCKER_HOST``, else the current docker context's endpoint (as the CLI resolves it), else the default."""
+    if os.environ.get("DOCKER_HOST"):
+        return os.environ["DOCKER_HOST"]
+    with contextlib.suppress(Exception):  # a broken context file: fall back to the default socket
+        import docker
+
+        context = docker.ContextAPI.get_current_context()
+        if context is not None and context.Host:
+            return str(context.Host)
+    return None
+
+
+@dataclass
+class DockerBuilder:
+    name: str = "docker"
+    cli: str = "docker"
+    mode: BuilderMode = BuilderMode.LEGACY
+    _noticed: bool = field(default=False, repr=False)
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return CAPABILITIES[self.mode]
+
+    @classmethod
+    def detect(cls, *, engine: bool = True) -> DockerBuilder:
+        """Find the CLI and its mode; with ``engine``, also make sure an engine answers (exit 2 if not)."""
+        default_cli = shutil.which("docker")
+        if default_cli is None:
+            raise UserError("the docker CLI is not installed", hint=START_ENGINE_HINT)
+        found = _cached_mode(default_cli, write=engine) or cls._probe(default_cli)
+        if engine:
+            found.ping()
+        return found
+
+    @classmethod
+    def _probe(cls, default_cli: str) -> DockerBuilder:
+        if process.capture([default_cli, "buildx", "version"], env=_NO_ENGINE).returncode == 0:
+            return cls(cli=default_cli, mode=BuilderMode.BUILDX)
+        for candidate in _docker_clis():
+            major = _client_major_version(candidate)
+            if major is not None and major < 23:
+                return cls(cli=candidate, mode=BuilderMode.BUILDKIT)
+        return cls(cli=default_cli, mode=BuilderMode.LEGACY)
+
+    # --- the engine, through the SDK ------------------------------------------------------------
+
+    @cached_property
+    def client(self) -> docker.APIClient:
+        import docker
+
+        try:
+            return docker.APIClient(base_url=_engine_base_url(), version="auto", timeout=120)
+        except docker.errors.DockerException as error:
+            raise _no_engine(str(error)) from None
+
+    def ping(self) -> None:
+        import docker
+
+        try:
+            self.client.ping()
+        except (docker.errors.DockerException, OSError) as error:
+            raise _no_engine(str(error)) from None
+
+    def describe(self) -> str:
+        return {
+            BuilderMode.BUILDX: f"docker buildx ({self.cli})",
+            BuilderMode.BUILDKIT: f"docker BuildKit via DOCKER_BUILDKIT=1 ({self.cli}; no buildx plugin found)",
+            BuilderMode.LEGACY: f"docker legacy builder ({self.cli}): neither buildx nor a BuildKit-capable CLI "
+            "was found",
+        }[self.mode]
+
+    def check_platform(self, platform: Platform) -> None:
+        if platform.os == "windows" and not self.capabilities.windows_images:
+            raise UserError(
+                f"docker cannot build {platform} images here: a Linux Docker engine cannot store Windows "
+                "images, and without the buildx plugin there is no way to export one",
+                hint="build with CONTAINER_BUILDER=buildah (or podman), or install docker buildx",
+            )
+
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        if self.mode is BuilderMode.BUILDKIT:
+            env["DOCKER_BUILDKIT"] = "1"
+        elif self.mode is BuilderMode.LEGACY:
+            env["DOCKER_BUILDKIT"] = "0"
+        return env
+
+    def build(self, request: BuildRequest, log: Path) -> BuiltImage:
+        self.check_platform(request.platform)
+        if self.mode is BuilderMode.LEGACY and not self._noticed:
+            print(f"notice: {self.describe()}", file=sys.stderr)
+            self._noticed = True
+        what = f"docker build of {request.reference}"
+        if request.archive is not None and request.platform.os not in self.capabilities.store_os:
+            with atomic_path(request.archive) as partial:
+                command = [self.cli, "buildx", "build", "--provenance=false", "--output", f"type=oci,dest={partial}"]
+                process.run([*command, *common_build_flags(request), str(request.context)], log, what=what,
+                            env=self._env())  # fmt: skip
+            from ..ociarchive import read
+
+            digest = read(request.archive).manifest["config"]["digest"]
+            return BuiltImage(request.reference, digest, request.archive.stat().st_size, request.archive)
+        iidfile = log.with_suffix(".iid")
+        iidfile.unlink(missing_ok=True)
+        if self.mode is BuilderMode.BUILDX:
+            command = [self.cli, "buildx", "build", "--load", "--provenance=false"]
+        else:
+            command = [self.cli, "build"]
+        command += ["--progress=plain"] if self.capabilities.buildkit else []
+        command += [*common_build_flags(request), "--iidfile", str(iidfile), str(request.context)]
+        process.run(command, log, what=what, env=self._env())
+        if not iidfile.is_file():
+            raise BuildFailed(f"{what} wrote no image id", log=str(log))
+        image_id = iidfile.read_text().strip()
+        return BuiltImage(reference=request.reference, image_id=image_id, size=self.size(request.reference))
+
+    def _inspect(self, reference: Reference | str) -> dict[str, Any] | None:
+        import docker
+
+        try:
+            return dict(self.client.inspect_image(str(reference)))
+        except docker.errors.ImageNotFound:
+            return None
+        except docker.errors.APIError as error:
+            if error.status_code == 404:
+                return None
+            raise BuildFailed(f"docker engine: inspecting {reference} failed: {error.explanation}") from None
+
+    def image_id(self, reference: Reference | str) -> str | None:
+        found = self._inspect(reference)
+        return str(found["Id"]) if found else None
+
+    def tag(self, image_id: str, reference: Reference) -> None:
+        import docker
+
+        try:
+            self.client.tag(image_id, reference.name, reference.tag)
+        except docker.errors.APIError as error:
+            raise BuildFailed(f"docker tag {image_id} {reference} failed: {error.explanation}") from None
+
+    def size(self, reference: Reference) -> int | None:
+        found = self._inspect(reference)
+        return int(found["Size"]) if found and isinstance(found.get("Size"), int) else None
+
+    def push(self, reference: Reference, log: Path) -> str | None:
+        """Push through the engine with the user's logins; returns the digest the engine reports."""
+        aux: dict[str, Any] = {}
+
+        def once() -> None:
+            aux.clear()
+            for event in self._stream(
+                log, f"push {reference}", self.client.push(reference.name, reference.tag, stream=True, decode=True)
+            ):
+                aux.update(event.get("aux") or {})
+
+        self._retrying(f"push {reference}", reference, once, log)
+        digest = aux.get("Digest")
+        return str(digest) if digest else None
+
+    def pull(self, reference: Reference, platform: Platform, log: Path) -> None:
+        def once() -> None:
+            events = self.client.pull(reference.name, reference.tag, stream=True, decode=True, platform=str(platform))
+            for _ in self._stream(log, f"pull {reference}", events):
+                pass
+
+        self._retrying(f"pull {reference}", reference, once, log)
+
+    def _stream(self, log: Path, what: str, events: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        """Log the engine's progress events; an error event becomes an EngineError with the engine's own text."""
+        import docker
+
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "a") as handle:
+            handle.write(f"$ (docker engine) {what}\n")
+            try:
+                for event in events:
+                    handle.write(json.dumps(event) + "\n")
+                    if event.get("error"):
+                        raise EngineError(str(event["error"]))
+                    yield event
+            except docker.errors.APIError as error:
+                handle.write(f"error: {error.explanation}\n")
+                raise EngineError(str(error.explanation or error), error.status_code) from None
+
+    def _retrying(self, operation: str, reference: Reference, once: Any, log: Path) -> None:
+        def transient(error: BaseException) -> bool:
+            if not isinstance(error, EngineError):
+                return retry.exception_is_transient(error)
+            return retry.tool_output_is_transient(error.text, (reference.registry,))
+
+        def describe(error: BaseException) -> str:
+            return error.text if isinstance(error, EngineError) else str(error)
+
+        try:
+            retry.call(operation, reference.registry, once, is_transient=transient, describe=describe,
+                       policy=retry.TOOL_POLICY)  # fmt: skip
+        except EngineError as error:
+            raise _engine_failure(operation, error, log) from None
+        except BuildFailed as failure:
+            raise BuildFailed(failure.message, log=str(log)) from None
+
+
+def _engine_failure(operation: str, error: EngineError, log: Path) -> BuildFailed | UserError:
+    text = error.text
+    if any(word in text.lower() for word in ("unauthorized", "denied", "authentication required")):
+        return UserError(
+            f"docker {operation}: the registry refused access: {text}",
+            hint="log in first (`docker login <registry>`) with an account that may push/pull there",
+        )
+    if error.status == 404 or "not found" in text.lower() or "manifest unknown" in text.lower():
+        return UserError(f"docker {operation}: {text}", hint="push it first, or check the registry and tag")
+    return BuildFailed(f"docker {operation} failed: {text}", log=str(log))
+
+
+def _no_engine(detail: str) -> UserError:
+    host = _engine_base_url() or "unix:///var/run/docker.sock"
+    last = (detail.strip().splitlines() or ["no answer"])[-1]
+    return UserError(f"no Docker engine answers at {host}: {last}", hint=START_ENGINE_HINT)
+
+
+PLUGIN_DIRS = (
+    "~/.docker/cli-plugins",
+    "/usr/local/lib/docker/cli-plugins",
+    "/usr/local/libexec/docker/cli-plugins",
+    "/usr/lib/docker/cli-plugins",
+    "/usr/libexec/docker/cli-plugins",
+)
+
+
+def _installation_key(default_cli: str) -> list[str]:
+    """What the mode depends on: the docker CLIs on PATH and the plugin directories, by path and mtime."""
+    paths = [default_cli, *_docker_clis()]
+    paths += [os.path.expanduser(d) for d in PLUGIN_DIRS]
+    if os.environ.get("DOCKER_CONFIG"):
+        paths.append(os.path.join(os.environ["DOCKER_CONFIG"], "cli-plugins"))
+    key = []
+    for path in paths:
+        try:
+            stat = os.stat(path)
+            key.append(f"{path}:{stat.st_mtime_ns}:{stat.st_size}")
+        except OSError:
+            key.append(f"{path}:-")
+    return key
+
+
+def _cached_mode(default_cli: str, *, write: bool) -> DockerBuilder | None:
+    """The mode found last time for this installation (probing runs three CLIs); None when unknown."""
+    key = _installation_key(default_cli)
+    cache = user_cache() / "docker-builder.json"
+    with contextlib.suppress(OSError, ValueError, KeyError):
+        cached = json.loads(cache.read_text())
+        if cached.get("key") == key:
+            return DockerBuilder(cli=cached["cli"], mode=BuilderMode(cached["mode"]))
+    if not write:
+        return None
+    found = DockerBuilder._probe(default_cli)
+    with contextlib.suppress(OSError):
+        atomic_write(cache, json.dumps({"key": key, "cli": found.cli, "mode": found.mode.value}))
+    return found
+
+
+def _docker_clis() -> list[str]:
+    """Every distinct docker executable on PATH, in PATH order."""
+    seen: dict[str, str] = {}
+    for directory in os.environ.get("PATH", "").split(os.pathsep):
+        candidate = Path(directory) / "docker"
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            seen.setdefault(str(candidate.resolve()), str(candidate))
+    return list(seen.values())
+
+
+def _client_major_version(cli: str) -> int | None:
+    """The CLI's major version from ``docker --version`` (run with no engine to reach: some CLIs ping one)."""
+    text = process.capture([cli, "--version"], env=_NO_ENGINE).stdout
+    words = text.replace(",", " ").split()
+    version = next((w for w in words if w[:1].isdigit()), "")
+    major = version.split(".", 1)[0]
+    return int(major) if major.isdigit() else None

@@ -1,0 +1,180 @@
+"""A small client for the OCI distribution HTTP API: manifests and blobs, with auth, retries and backoff.
+
+Retries are decided on facts (``retry``): connection resets, timeouts, truncated or garbled answers, 5xx and 429
+(honouring ``Retry-After``); never 401/403/404 or DNS failures. Credentials are sent only in Authorization
+headers and never appear in messages, logs or reports.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from .. import retry
+from ..errors import BuildFailed, UserError
+from ..references import Reference, Registry
+
+if TYPE_CHECKING:
+    from .auth import Authenticator
+
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+ACCEPT_ALL = ", ".join((OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST))
+LIST_TYPES = (OCI_INDEX, DOCKER_LIST)
+TIMEOUT = 30.0
+
+
+@dataclass
+class Manifest:
+    media_type: str
+    digest: str
+    body: bytes
+
+    @property
+    def json(self) -> dict[str, Any]:
+        parsed: dict[str, Any] = json.loads(self.body)
+        return parsed
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+def _retry_after(error: BaseException) -> float | None:
+    if isinstance(error, urllib.error.HTTPError) and error.code == 429:
+        value = error.headers.get("Retry-After", "") if error.headers else ""
+        return float(value) if value.strip().isdigit() else None
+    return None
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, urllib.error.HTTPError):
+        return f"HTTP {error.code} {error.reason}"
+    if isinstance(error, urllib.error.URLError):
+        return str(error.reason)
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+
+
+@dataclass
+class RegistryClient:
+    registry: Registry
+    policy: retry.RetryPolicy = retry.REGISTRY_POLICY
+    sleep: Callable[[float], None] = time.sleep
+    timeout: float = TIMEOUT
+    auth: Authenticator = field(init=False, repr=False)
+    _authorization: str | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        from .auth import Authenticator  # logins import the docker SDK: only when a registry is really used
+
+        self.auth = Authenticator(self.registry.address)
+
+    @classmethod
+    def for_reference(cls, reference: Reference) -> RegistryClient:
+        return cls(reference.registry_info)
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.registry.scheme}://{self.registry.api_host}/v2"
+
+    # --- transport: one request, read whole, retried on transient failures ----------------------
+
+    def _send(self, method: str, path: str, headers: dict[str, str], data: bytes | None) -> Response:
+        url = f"{self.base_url}/{path}"
+
+        def once(authorization: str | None) -> Response:
+            request = urllib.request.Request(url, data=data, method=method, headers=dict(headers))
+            if authorization:
+                request.add_unredirected_header("Authorization", authorization)
+            with urllib.request.urlopen(request, timeout=self.timeout) as answer:
+                body = answer.read()
+                return Response(answer.status, {k.lower(): v for k, v in answer.headers.items()}, body)
+
+        def attempt() -> Response:
+            sent = self._authorization
+            try:
+                return once(sent)
+            except urllib.error.HTTPError as error:
+                challenge = error.headers.get("WWW-Authenticate", "") if error.headers else ""
+                if error.code != 401 or not challenge:
+                    raise
+                if sent is not None:
+                    self.auth.forget(challenge)  # the registry refused what we sent: ask again
+                answer = self.auth.authorization(challenge)
+                if answer is None:
+                    raise
+                self._authorization = answer
+                return once(answer)
+
+        operation = f"{method} {path.split('/manifests/')[0].split('/blobs/')[0]}"
+        try:
+            return retry.call(
+                operation, self.registry.address, attempt, is_transient=retry.exception_is_transient,
+                describe=_describe, retry_after=_retry_after, policy=self.policy, sleep=self.sleep,
+            )  # fmt: skip
+        except urllib.error.HTTPError:
+            raise
+        except (OSError, http.client.HTTPException) as error:  # not transient (e.g. DNS): say so, no traceback
+            raise BuildFailed(f"{operation} at {self.registry.address} failed: {_describe(error)}") from None
+
+    def _failure(self, error: urllib.error.HTTPError, what: str) -> Exception:
+        if error.code in (401, 403):
+            return UserError(
+                f"{what}: {self.registry.address} refused access (HTTP {error.code})",
+                hint="log in with your builder (docker login / podman login / buildah login) and retry",
+            )
+        return BuildFailed(f"{what}: {self.registry.address} answered HTTP {error.code} {error.reason}")
+
+    # --- API ------------------------------------------------------------------------------------
+
+    def manifest(self, repository: str, reference: str) -> Manifest | None:
+        """GET a manifest by tag or digest; None when the registry has no such manifest."""
+        what = f"reading {self.registry.address}/{repository}:{reference}"
+        try:
+            answer = self._send("GET", f"{repository}/manifests/{reference}", {"Accept": ACCEPT_ALL}, None)
+        except urllib.error.HTTPError as error:
+            if error.code == 404:
+                return None
+            raise self._failure(error, what) from None
+        digest = answer.headers.get("docker-content-digest") or _digest(answer.body)
+        if _digest(answer.body) != digest:
+            raise BuildFailed(f"{self.registry.address}/{repository}@{digest}: content does not match its digest")
+        media_type = answer.headers.get("content-type", "").split(";")[0]
+        return Manifest(media_type or json.loads(answer.body).get("mediaType", ""), digest, answer.body)
+
+    def get(self, reference: Reference) -> Manifest | None:
+        return self.manifest(reference.repository, reference.api_reference)
+
+    def blob(self, repository: str, digest: str) -> bytes:
+        what = f"reading blob {digest} of {self.registry.address}/{repository}"
+        try:
+            answer = self._send("GET", f"{repository}/blobs/{digest}", {}, None)
+        except urllib.error.HTTPError as error:
+            raise self._failure(error, what) from None
+        if _digest(answer.body) != digest:
+            raise BuildFailed(f"blob {digest} of {self.registry.address}/{repository} does not match its digest")
+        return answer.body
+
+    def put_manifest(self, repository: str, tag: str, media_type: str, body: bytes) -> str:
+        what = f"pushing {self.registry.address}/{repository}:{tag}"
+        try:
+            answer = self._send("PUT", f"{repository}/manifests/{tag}", {"Content-Type": media_type}, body)
+        except urllib.error.HTTPError as error:
+            raise self._failure(error, what) from None
+        return answer.headers.get("docker-content-digest") or _digest(body)
+
+
+def _digest(body: bytes) -> str:
+    return "sha256:" + hashlib.sha256(body).hexdigest()

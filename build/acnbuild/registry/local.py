@@ -1,0 +1,165 @@
+"""A real registry on loopback (Debian's ``docker-registry``, the CNCF distribution) for users and tests."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..atomic import atomic_write
+from ..errors import UserError
+
+CONFIG = """\
+version: 0.1
+log:
+  level: {log_level}
+storage:
+  filesystem:
+    rootdirectory: {storage}
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:{port}
+"""
+
+
+def htpasswd_auth(htpasswd: Path) -> str:
+    """The ``auth:`` section for basic auth from an htpasswd file."""
+    return f"auth:\n  htpasswd:\n    realm: acnbuild\n    path: {htpasswd}\n"
+
+
+def token_auth(realm: str, service: str, issuer: str, root_bundle: Path) -> str:
+    """The ``auth:`` section for the distribution token flow (bearer tokens signed by the bundle's key)."""
+    return (
+        f"auth:\n  token:\n    realm: {realm}\n    service: {service}\n    issuer: {issuer}\n"
+        f"    rootcertbundle: {root_bundle}\n"
+    )
+
+
+@dataclass(frozen=True)
+class LocalRegistry:
+    directory: Path
+    port: int
+    pid: int
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def log(self) -> Path:
+        return self.directory / "registry.log"
+
+    def stop(self) -> None:
+        stop(self.directory)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def start(
+    directory: Path, port: int | None = None, htpasswd: Path | None = None, *, auth: str = "", log_level: str = "warn"
+) -> LocalRegistry:
+    """Start (or find running) a registry whose state lives in ``directory``; returns once it answers.
+
+    ``auth`` is a whole ``auth:`` section (``htpasswd_auth``, ``token_auth``); ``htpasswd`` is the short form.
+    """
+    running = status(directory)
+    if running is not None:
+        return running
+    binary = shutil.which("docker-registry")
+    if binary is None:
+        raise UserError("docker-registry is not installed", hint="apt-get install docker-registry")
+    if port is not None and not _port_is_free(port):
+        raise UserError(
+            f"port {port} on 127.0.0.1 is already in use by another process",
+            hint="pick another port (--port N), or stop what listens there",
+        )
+    directory.mkdir(parents=True, exist_ok=True)
+    port = port or free_port()
+    section = auth or (htpasswd_auth(htpasswd) if htpasswd else "")
+    config = directory / "config.yml"
+    config.write_text(CONFIG.format(storage=directory / "storage", port=port, log_level=log_level) + section)
+    with open(directory / "registry.log", "ab") as log:
+        process = subprocess.Popen(
+            [binary, "serve", str(config)], stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True
+        )
+    registry = LocalRegistry(directory, port, process.pid)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            tail = "\n".join(registry.log.read_text(errors="replace").splitlines()[-3:])
+            raise UserError(f"docker-registry exited at start:\n{tail}", hint=f"see {registry.log}")
+        if _answers(registry.host) and process.poll() is None:
+            atomic_write(directory / "registry.json", json.dumps({"port": port, "pid": process.pid}))
+            return registry
+        time.sleep(0.05)
+    process.kill()
+    raise UserError(f"docker-registry did not answer on {registry.host} within 10 s", hint=f"see {registry.log}")
+
+
+def status(directory: Path) -> LocalRegistry | None:
+    try:
+        state = json.loads((directory / "registry.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+    registry = LocalRegistry(directory, state["port"], state["pid"])
+    alive = _pid_alive(registry.pid) and _answers(registry.host)
+    return registry if alive else None
+
+
+def stop(directory: Path) -> bool:
+    registry = status(directory)
+    (directory / "registry.json").unlink(missing_ok=True)
+    if registry is None:
+        return False
+    os.kill(registry.pid, signal.SIGTERM)
+    for _ in range(100):
+        if not _pid_alive(registry.pid):
+            break
+        time.sleep(0.05)
+    return True
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    with contextlib.suppress(ChildProcessError):  # reap a zombie child of ours: it counts as gone
+        os.waitpid(pid, os.WNOHANG)
+    return Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
+
+
+def _answers(host: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://{host}/v2/", timeout=1) as response:
+            return response.status in (200, 401)
+    except urllib.error.HTTPError as error:
+        return error.code == 401
+    except OSError:
+        return False
