@@ -24,7 +24,8 @@ from acnbuild.registry import standin
 
 from tests.conftest import REPO_ROOT
 
-TEST_REGISTRY = "acntest.local/it"
+# Image names the tests build under; a separate value per checkout keeps concurrent test runs apart on one engine.
+TEST_REGISTRY = os.environ.get("ACNBUILD_TEST_REGISTRY", "acntest.local/it")
 
 
 def require(available: bool, what: str) -> None:
