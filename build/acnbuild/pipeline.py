@@ -7,6 +7,7 @@ what it cannot know as unknown.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,7 @@ from . import naming
 from .engine.executor import Executor, Observer, Outcome, Status
 from .engine.plan import Plan, PlanBuilder
 from .engine.records import RecordStore
+from .engine.remote import RemoteCache, RemoteMode
 from .errors import BuildFailed, UserError
 from .go import actions as go_actions
 from .go import toolchain
@@ -28,8 +30,15 @@ from .registry.publish import push_action
 from .settings import Settings
 from .targets import ImageTarget, image_targets
 
-# Go already uses every core: two compilers at once would only redo each other's standard library work.
-RESOURCE_LIMITS = {go_actions.RESOURCE: 1}
+
+def resource_limits(cores: int | None = None) -> dict[str, int]:
+    """One ``go build`` already keeps about three cores busy (and shares work within a platform's batch): compiles
+    of independent platforms run side by side only when there are cores for them."""
+    cores = cores or os.cpu_count() or 2
+    return {go_actions.RESOURCE: max(1, cores // 3)}
+
+
+RESOURCE_LIMITS = resource_limits()
 
 
 @dataclass(frozen=True)
@@ -78,10 +87,19 @@ def plan(
     return graph.plan()
 
 
+def remote_cache(config: Settings) -> RemoteCache | None:
+    """The remote cache the settings name (``ACNBUILD_REMOTE_CACHE``), or None."""
+    if config.remote_cache is None:
+        return None
+    from .registry.remote_cache import RegistryRemoteCache
+
+    return RegistryRemoteCache(config.remote_cache, RemoteMode(config.remote_cache_mode))
+
+
 def execute(repo: Repository, config: Settings, build_plan: Plan, observer: Observer | None = None) -> list[Outcome]:
     layout = Layout(repo.root)
     executor = Executor(RecordStore(layout.records), layout.logs, config.jobs, limits=RESOURCE_LIMITS,
-                        observer=observer)  # fmt: skip
+                        observer=observer, remote=remote_cache(config))  # fmt: skip
     return executor.run(build_plan)
 
 

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
+import threading
+import time
 from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
+from .atomic import atomic_write
 from .engine.executor import Outcome, Status
 from .engine.plan import Action
+from .engine.profile import chrome_trace
 from .model import ActionKind
 
 if TYPE_CHECKING:
@@ -20,7 +27,8 @@ console = Console(stderr=True, highlight=False)
 if not console.is_terminal:
     console.width = 200  # CI logs: never truncate image references
 
-_STATUS_STYLE = {Status.BUILT: "green", Status.CACHED: "cyan", Status.FAILED: "bold red", Status.SKIPPED: "yellow"}
+_STATUS_STYLE = {Status.BUILT: "green", Status.CACHED: "cyan", Status.REMOTE_HIT: "magenta", Status.FAILED: "bold red",
+                 Status.SKIPPED: "yellow"}  # fmt: skip
 # What a status means for a push: "built" is a fresh upload, "cached" an image the registry already holds.
 _PUSH_WORDS = {Status.BUILT: "pushed", Status.CACHED: "present"}
 
@@ -31,18 +39,143 @@ def status_word(outcome: Outcome) -> str:
     return outcome.status.value
 
 
-class Progress:
-    """One line per finished action (the executor's observer)."""
+def _finished_line(outcome: Outcome) -> str:
+    style = _STATUS_STYLE.get(outcome.status, "")
+    return f"[{style}]{status_word(outcome):>10}[/] {outcome.action.summary} [dim]({outcome.seconds:.1f}s)[/]"
 
-    def started(self, action: Action) -> None:
+
+class Progress:
+    """One line per finished action (the executor's observer); the base of the live and plain displays."""
+
+    def __init__(self, total: int = 0) -> None:
+        self.total = total
+        self.done = 0
+        self.running: dict[str, tuple[Action, float]] = {}
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
         return None
 
+    def started(self, action: Action) -> None:
+        with self._lock:
+            self.running.setdefault(action.id, (action, time.monotonic()))
+
     def finished(self, outcome: Outcome) -> None:
-        style = _STATUS_STYLE.get(outcome.status, "")
-        word = status_word(outcome)
-        console.print(f"[{style}]{word:>7}[/] {outcome.action.summary} [dim]({outcome.seconds:.1f}s)[/]")
+        with self._lock:
+            self.running.pop(outcome.action.id, None)
+            self.done += 1
+        self.show(outcome)
+
+    def show(self, outcome: Outcome) -> None:
+        console.print(_finished_line(outcome))
         if outcome.error and outcome.status is Status.FAILED:
             console.print(outcome.error, style="red", markup=False)
+
+
+class PlainProgress(Progress):
+    """For logs (no terminal, or CI=true): timestamped start and finish lines, and a heartbeat naming what still runs,
+    so a long action is never silent for more than ``heartbeat`` seconds."""
+
+    def __init__(self, total: int, heartbeat: float = 5.0) -> None:
+        super().__init__(total)
+        self.heartbeat = heartbeat
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="heartbeat", daemon=True)
+        self._last = time.monotonic()
+
+    def __enter__(self) -> PlainProgress:
+        self._thread.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @staticmethod
+    def _stamp() -> str:
+        now = time.time()
+        return time.strftime("%H:%M:%S", time.localtime(now)) + f".{int(now % 1 * 1000):03d}"
+
+    def _say(self, text: str) -> None:
+        self._last = time.monotonic()
+        console.print(f"[dim]{self._stamp()}[/] {text}", soft_wrap=True)
+
+    def started(self, action: Action) -> None:
+        if action.id not in self.running:  # a remote cache miss starts again as a run: one line is enough
+            self._say(f"{'start':>10} {action.summary}")
+        super().started(action)
+
+    def show(self, outcome: Outcome) -> None:
+        self._say(f"{_finished_line(outcome)} [dim]{self.done}/{self.total}[/]")
+        if outcome.error and outcome.status is Status.FAILED:
+            console.print(outcome.error, style="red", markup=False)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(min(1.0, self.heartbeat)):
+            if time.monotonic() - self._last < self.heartbeat:
+                continue
+            with self._lock:
+                running = sorted(self.running.values(), key=lambda item: item[1])
+                done = self.done
+            if not running:
+                continue
+            now = time.monotonic()
+            names = ", ".join(f"{action.summary} ({now - since:.0f}s)" for action, since in running)
+            self._say(f"{'running':>10} [dim]{done}/{self.total} done:[/] {names}")
+
+
+class LiveProgress(Progress):
+    """On a terminal: a rich display of the running actions with their elapsed time and the count done/total;
+    finished actions scroll above it."""
+
+    def __init__(self, total: int) -> None:
+        super().__init__(total)
+        from rich.progress import Progress as RichProgress
+        from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self._display = RichProgress(
+            SpinnerColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.description}"),
+            TextColumn("[dim]{task.fields[count]}[/]"),
+            console=console,
+            transient=True,
+        )
+        self._overall = self._display.add_task("[bold]done[/]", total=total, count=f"0/{total}")
+        self._tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> LiveProgress:
+        self._display.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        self._display.stop()
+
+    def started(self, action: Action) -> None:
+        super().started(action)
+        with self._lock:
+            if action.id not in self._tasks:
+                self._tasks[action.id] = self._display.add_task(action.summary, total=None, count="")
+
+    def show(self, outcome: Outcome) -> None:
+        with self._lock:
+            task = self._tasks.pop(outcome.action.id, None)
+        if task is not None:
+            self._display.remove_task(task)
+        self._display.update(self._overall, completed=self.done, count=f"{self.done}/{self.total}")
+        self._display.console.print(_finished_line(outcome))
+        if outcome.error and outcome.status is Status.FAILED:
+            self._display.console.print(outcome.error, style="red", markup=False)
+
+
+def progress(total: int) -> Progress:
+    """The display for this output: live on a terminal, plain timestamped lines in logs and CI."""
+    if console.is_terminal and os.environ.get("CI") != "true":
+        return LiveProgress(total)
+    return PlainProgress(total)
 
 
 def human_size(size: int | None) -> str:
@@ -80,6 +213,69 @@ def summary(outcomes: Sequence[Outcome]) -> None:
         if archive:
             where = outcome.action.details["builder"]
             console.print(f"{outcome.action.details['reference']}: in the {where} store; OCI archive {archive}")
+
+
+def output_digest(outcome: Outcome) -> str | None:
+    """What an action produced, as a digest: a file's sha256, an image's id (its config digest), a push's manifest."""
+    result = outcome.result
+    if result.get("sha256"):
+        return f"sha256:{result['sha256']}"
+    if outcome.action.kind == ActionKind.PUSH:
+        return result.get("digest")
+    return result.get("image_id")
+
+
+def build_report(outcomes: Sequence[Outcome], remote: dict[str, str] | None = None) -> dict[str, Any]:
+    """The JSON report (``-- --report FILE``): every action with its kind, fingerprint, status and timing."""
+    started = min((o.started for o in outcomes if o.started), default=0.0)
+    ended = max((o.ended for o in outcomes), default=started)
+    counts: dict[str, int] = {}
+    for outcome in outcomes:
+        counts[outcome.status.value] = counts.get(outcome.status.value, 0) + 1
+    return {
+        "version": 1,
+        "start": round(started, 3),
+        "end": round(ended, 3),
+        "seconds": round(ended - started, 3),
+        "remote_cache": remote,
+        "counts": counts,
+        "actions": [
+            {
+                "id": o.action.id,
+                "kind": str(o.action.kind),
+                "summary": o.action.summary,
+                "fingerprint": o.action.fingerprint,
+                "status": o.status.value,
+                "reason": o.reason,
+                "start": round(o.started, 3),
+                "end": round(o.ended, 3),
+                "seconds": round(o.seconds, 3),
+                "output_digest": output_digest(o),
+                "deps": list(o.action.deps),
+                "error": o.error,
+                "notes": o.notes,
+                "stored": o.stored,
+                "details": o.action.details,
+            }
+            for o in outcomes
+        ],
+    }
+
+
+def write_report(path: Path, outcomes: Sequence[Outcome], remote: dict[str, str] | None = None) -> None:
+    atomic_write(path, json.dumps(build_report(outcomes, remote), indent=1) + "\n")
+
+
+def write_profile(path: Path, outcomes: Sequence[Outcome]) -> None:
+    atomic_write(path, json.dumps(chrome_trace(outcomes)) + "\n")
+
+
+def notes(outcomes: Sequence[Outcome]) -> None:
+    """Remote cache warnings (uploads that failed) after the summary; misses are in the report."""
+    for outcome in outcomes:
+        for note in outcome.notes:
+            if note.startswith("warning:"):
+                console.print(f"{outcome.action.id}: {note}", style="yellow", markup=False)
 
 
 def outcomes_json(outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:

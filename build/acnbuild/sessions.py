@@ -58,8 +58,16 @@ def build_images(
         report.print_plan(pipeline.describe(repo, build_plan), config.json)
         return []
     build_plan = pipeline.plan(repo, config, selection.targets, push=push)
-    outcomes = pipeline.execute(repo, config, build_plan, observer=report.Progress())
+    with report.progress(len(build_plan.actions)) as progress:
+        outcomes = pipeline.execute(repo, config, build_plan, observer=progress)
     report.summary(outcomes)
+    report.notes(outcomes)
+    if config.report:
+        cache = config.remote_cache
+        remote = {"location": cache.name, "mode": config.remote_cache_mode} if cache else None
+        report.write_report(config.report, outcomes, remote)
+    if config.profile:
+        report.write_profile(config.profile, outcomes)
     if config.json:
         print(json.dumps(report.outcomes_json(outcomes), indent=2))
     pipeline.raise_for_failures(outcomes)

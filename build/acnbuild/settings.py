@@ -7,15 +7,17 @@ import os
 import platform as host_platform
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .errors import UserError
 from .image.bases import BaseOverrides
 from .image.builders import NAMES as BUILDERS
 from .platforms import Platform
-from .references import Registry
+from .references import Reference, Registry
 
 DEFAULT_REGISTRY = "acnpublic.azurecr.io"
 DEFAULT_BUILDER = "docker"
+REMOTE_CACHE_MODES = ("read", "readwrite")
 
 
 def host_arch() -> str:
@@ -37,6 +39,10 @@ class Settings:
     explicit_platforms: bool = False
     append: bool = False
     push: bool = False
+    remote_cache: Reference | None = None  # <registry>/<repository>, no tag
+    remote_cache_mode: str = "readwrite"
+    report: Path | None = None
+    profile: Path | None = None
 
     @property
     def platform(self) -> Platform:
@@ -66,7 +72,35 @@ def parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--append", action="store_true", help="manifest: merge into the existing remote list")
     p.add_argument("--push", action="store_true", help="manifest: push the list after building it")
     p.add_argument("-j", "--jobs", type=int, default=None, help="parallel actions, 1 or more (default: CPU count)")
+    p.add_argument("--remote-cache", metavar="REGISTRY/REPOSITORY",
+                   help="fetch and store outputs by fingerprint there; env ACNBUILD_REMOTE_CACHE")  # fmt: skip
+    p.add_argument("--remote-cache-mode", choices=REMOTE_CACHE_MODES,
+                   help="read: fetch only (untrusted runs); readwrite (default): also store what ran; "
+                   "env ACNBUILD_REMOTE_CACHE_MODE")  # fmt: skip
+    p.add_argument("--report", type=Path, metavar="FILE", help="write the JSON report of every action to FILE")
+    p.add_argument("--profile", type=Path, metavar="FILE",
+                   help="write a Chrome trace (chrome://tracing, Perfetto) of the build to FILE")  # fmt: skip
     return p
+
+
+def remote_cache(text: str | None, source: str) -> Reference | None:
+    """``<registry>/<repository>`` (no tag): where the remote cache keeps outputs; None when not set."""
+    if not text:
+        return None
+    registry = Registry.parse(text, source=source)
+    if not registry.path:
+        raise UserError(
+            f"{source}={text!r} names a registry but no repository",
+            hint="give <registry>/<repository>, e.g. 127.0.0.1:5000/acnbuild-cache or myregistry.azurecr.io/cache",
+        )
+    return Reference(registry.address, registry.path)
+
+
+def remote_cache_mode(text: str | None, source: str) -> str:
+    mode = text or "readwrite"
+    if mode not in REMOTE_CACHE_MODES:
+        raise UserError(f"{source}={mode!r} is not a remote cache mode", hint="use read or readwrite")
+    return mode
 
 
 def default_platform(env: Mapping[str, str]) -> str:
@@ -99,6 +133,10 @@ def resolve(posargs: Sequence[str], *, prog: str = "nox", env: Mapping[str, str]
     if args.jobs is not None and args.jobs < 1:
         raise UserError(f"{prog} -j {args.jobs}: the number of parallel actions must be 1 or more",
                         hint="leave -j out to use one per CPU")  # fmt: skip
+    cache_source = "--remote-cache" if args.remote_cache else "ACNBUILD_REMOTE_CACHE"
+    cache = remote_cache(args.remote_cache or env.get("ACNBUILD_REMOTE_CACHE"), cache_source)
+    mode_source = "--remote-cache-mode" if args.remote_cache_mode else "ACNBUILD_REMOTE_CACHE_MODE"
+    mode = remote_cache_mode(args.remote_cache_mode or env.get("ACNBUILD_REMOTE_CACHE_MODE"), mode_source)
     return Settings(
         platforms=platforms,
         registry=registry,
@@ -112,6 +150,10 @@ def resolve(posargs: Sequence[str], *, prog: str = "nox", env: Mapping[str, str]
         explicit_platforms=bool(args.platform),
         append=args.append,
         push=args.push,
+        remote_cache=cache,
+        remote_cache_mode=mode,
+        report=args.report,
+        profile=args.profile,
     )
 
 

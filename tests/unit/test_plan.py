@@ -59,6 +59,9 @@ class RecordingBuilder:
     def pull(self, reference: Reference, platform: Platform, log: Path) -> None:
         return None
 
+    def push_image(self, image_id: str, destination: Reference, log: Path) -> str | None:
+        return None
+
 
 def make_plan(root: Path, names: list[str], registry: str = "r.io", platform: Platform = AMD64) -> Plan:
     repo = discover.load_repository(root)

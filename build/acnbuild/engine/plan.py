@@ -7,7 +7,7 @@ so printing a plan touches no engine, registry or record.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -48,6 +48,21 @@ class Step(Protocol):
         ...
 
 
+class Batch(Protocol):
+    """Actions whose steps are cheaper run together, e.g. one ``go build`` over several packages of a platform.
+
+    The executor runs the members that must run and are ready at the same time in one ``run``; a batch of one is
+    just that action's step.
+    """
+
+    @property
+    def key(self) -> str: ...
+
+    def run(self, actions: Sequence[Action], log: Path) -> Mapping[str, Result]:
+        """Run every member; their results by action id. Raising fails every member."""
+        ...
+
+
 @dataclass
 class Action:
     id: str
@@ -58,6 +73,7 @@ class Action:
     step: Step = field(repr=False)
     deps: tuple[str, ...] = ()
     details: dict[str, Any] = field(default_factory=dict)
+    batch: Batch | None = field(default=None, repr=False, compare=False)
 
 
 def check(action: Action, records: RecordStore, *, offline: bool) -> Check:

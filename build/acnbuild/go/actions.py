@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..engine.fingerprint import combine_known, file_digest, files_digest
@@ -13,7 +13,7 @@ from ..paths import Layout
 from ..platforms import Platform
 from ..versioning import component_version
 from . import installer
-from .compile import BUILD_FLAGS, GoBuild, compile_binary, fingerprint
+from .compile import BUILD_FLAGS, GoBuild, batchable, compile_batch, compile_binary, fingerprint
 from .toolchain import GoToolchain
 
 RESOURCE = "go"  # Go already uses every core: one compiler at a time
@@ -29,6 +29,10 @@ class FileStep:
 
     def run(self, log: Path) -> Result:
         self.produce(log)
+        return self.result()
+
+    def result(self) -> Result:
+        """What a run of this step records: the file, by path and sha256."""
         return {"path": self.layout.relative(self.output), "sha256": file_digest(self.output)}
 
     def check(self, result: Result, *, offline: bool) -> Check:
@@ -37,6 +41,33 @@ class FileStep:
         if file_digest(self.output) != result.get("sha256"):
             return Check(Freshness.STALE, "output changed since it was built")
         return Check(Freshness.CURRENT, "unchanged")
+
+
+@dataclass
+class GoBatch:
+    """The binaries of one platform that must be compiled at the same time, compiled by one ``go build``."""
+
+    key: str
+    layout: Layout
+    toolchain: Callable[[], GoToolchain]
+    root: Path
+    members: dict[str, tuple[GoBuild, Path]] = field(default_factory=dict)
+
+    def run(self, actions: Sequence[Action], log: Path) -> Mapping[str, Result]:
+        builds = [self.members[a.id] for a in actions]
+        if batchable([b for b, _ in builds]):
+            compile_batch(self.toolchain(), self.root, builds, log)
+        else:
+            for build, output in builds:
+                compile_binary(self.toolchain(), self.root, build, output, log)
+        return {
+            a.id: FileStep(self.layout, output, _nothing).result()
+            for a, (_, output) in zip(actions, builds, strict=True)
+        }
+
+
+def _nothing(log: Path) -> None:
+    return None
 
 
 class GoPlanner:
@@ -48,6 +79,7 @@ class GoPlanner:
         self.layout = Layout(repo.root)
         self.toolchain = toolchain
         self.graph = graph
+        self.batches: dict[Platform, GoBatch] = {}
 
     def _toolchain(self) -> GoToolchain:
         if self.toolchain is None:
@@ -63,6 +95,8 @@ class GoPlanner:
         step = FileStep(
             self.layout, output, lambda log: compile_binary(self._toolchain(), self.root, build, output, log)
         )
+        batch = self.batches.setdefault(platform, GoBatch(f"go:{platform}", self.layout, self._toolchain, self.root))
+        batch.members[action_id] = (build, output)
         return self.graph.add(
             Action(
                 id=action_id,
@@ -75,8 +109,10 @@ class GoPlanner:
                     "binary": binary.name,
                     "platform": str(platform),
                     "version": version,
+                    "toolchain": self.toolchain.version if self.toolchain else None,
                     "output": self.layout.relative(output),
                 },
+                batch=batch,
             )
         )
 
@@ -124,7 +160,9 @@ class GoPlanner:
                 deps=tuple(a.id for a in payload_actions),
                 details={
                     "component": component.name,
+                    "binary": "dropgz",
                     "platform": str(platform),
+                    "toolchain": toolchain_version,
                     "output": self.layout.relative(output),
                 },
             )

@@ -6,7 +6,10 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import subprocess
+import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +42,11 @@ class GoBuild:
 
     def command(self, go: Path, output: Path) -> list[str]:
         return [str(go), "build", *BUILD_FLAGS, f"-ldflags={self.ldflags()}", "-o", str(output), self.binary.package]
+
+    @property
+    def batch_name(self) -> str:
+        """The file ``go build -o DIR/ pkg...`` writes for this package: its last path element (+ .exe)."""
+        return Path(self.binary.package).name + self.platform.exe_suffix
 
 
 _SKIP = {".git", ".nox", ".acnbuild", "output", "__pycache__", ".pytest_cache", ".ruff_cache"}
@@ -146,3 +154,51 @@ def compile_binary(toolchain: GoToolchain, root: Path, build: GoBuild, output: P
             raise BuildFailed(
                 f"go build of {build.binary.name} for {build.platform} failed:\n" + "\n".join(tail), log=str(log)
             )
+
+
+def batch_command(go: Path, builds: Sequence[GoBuild], directory: Path) -> list[str]:
+    """One ``go build`` over several main packages, each linked with its own flags (``-ldflags=<pkg>=...``)."""
+    ldflags = [f"-ldflags={b.binary.package}={b.ldflags()}" for b in builds]
+    return [str(go), "build", *BUILD_FLAGS, *ldflags, "-o", f"{directory}/", *(b.binary.package for b in builds)]
+
+
+def batchable(builds: Sequence[GoBuild]) -> bool:
+    """Packages of one platform whose outputs ``go build -o DIR/`` names apart (a ``/v2`` suffix would collide)."""
+    names = [b.batch_name for b in builds]
+    platforms = {b.platform for b in builds}
+    return len(set(names)) == len(names) and len(platforms) == 1 and not any(_is_major_suffix(n) for n in names)
+
+
+def _is_major_suffix(name: str) -> bool:
+    return name[:1] == "v" and name[1:].split(".")[0].isdigit()
+
+
+def compile_batch(toolchain: GoToolchain, root: Path, builds: Sequence[tuple[GoBuild, Path]], log: Path) -> None:
+    """Compile several binaries of one platform in one ``go build``: the compiler shares the work they have in
+    common (the standard library, local packages) and links them in parallel. Each binary is moved into place only
+    when all succeeded, with the flags (so the bytes) an individual build would have used."""
+    jobs = [build for build, _ in builds]
+    if not batchable(jobs):
+        raise ValueError("these builds cannot share one go build: " + ", ".join(b.batch_name for b in jobs))
+    platform = jobs[0].platform
+    log.parent.mkdir(parents=True, exist_ok=True)
+    outputs = [output for _, output in builds]
+    outputs[0].parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".batch-", dir=outputs[0].parent))
+    try:
+        command = batch_command(toolchain.go, jobs, staging)
+        with open(log, "a") as handle:
+            handle.write("$ " + " ".join(command) + "\n")
+            handle.write(json.dumps(toolchain.env(platform), indent=1) + "\n")
+            handle.flush()
+            result = subprocess.run(command, cwd=root, env=toolchain.env(platform), stdout=handle,
+                                    stderr=subprocess.STDOUT, check=False)  # fmt: skip
+        if result.returncode != 0:
+            tail = log.read_text().splitlines()[-15:]
+            names = ", ".join(b.binary.name for b in jobs)
+            raise BuildFailed(f"go build of {names} for {platform} failed:\n" + "\n".join(tail), log=str(log))
+        for build, output in builds:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staging / build.batch_name, output)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

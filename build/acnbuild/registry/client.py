@@ -12,6 +12,7 @@ import http.client
 import json
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -92,7 +93,11 @@ class RegistryClient:
     # --- transport: one request, read whole, retried on transient failures ----------------------
 
     def _send(self, method: str, path: str, headers: dict[str, str], data: bytes | None) -> Response:
-        url = f"{self.base_url}/{path}"
+        """``path`` is relative to ``/v2/``, or an absolute URL the registry gave (an upload's ``Location``)."""
+        if path.startswith(("http://", "https://")):
+            url, path = path, urllib.parse.urlsplit(path).path.removeprefix("/v2/")
+        else:
+            url = f"{self.base_url}/{path}"
 
         def once(authorization: str | None) -> Response:
             request = urllib.request.Request(url, data=data, method=method, headers=dict(headers))
@@ -174,6 +179,44 @@ class RegistryClient:
         except urllib.error.HTTPError as error:
             raise self._failure(error, what) from None
         return answer.headers.get("docker-content-digest") or _digest(body)
+
+    # --- blobs: existence, cross-repository mount, monolithic upload ------------------------------------------
+
+    def has_blob(self, repository: str, digest: str) -> bool:
+        try:
+            self._send("HEAD", f"{repository}/blobs/{digest}", {}, None)
+        except urllib.error.HTTPError as error:
+            if error.code == 404:
+                return False
+            raise self._failure(error, f"looking up blob {digest} in {self.registry.address}/{repository}") from None
+        return True
+
+    def put_blob(self, repository: str, data: bytes, *, mount_from: str | None = None) -> str:
+        """Upload ``data`` unless the repository has it: mounted from ``mount_from`` (another repository of this
+        registry) when the registry can, else one POST and one PUT with the whole blob. Returns its digest."""
+        digest = _digest(data)
+        if self.has_blob(repository, digest):
+            return digest
+        what = f"uploading blob {digest} to {self.registry.address}/{repository}"
+        query = {"mount": digest, "from": mount_from} if mount_from else {}
+        start = f"{repository}/blobs/uploads/" + (f"?{urllib.parse.urlencode(query)}" if query else "")
+        try:
+            answer = self._send("POST", start, {"Content-Length": "0"}, b"")
+            if answer.status == 201:  # mounted: the registry linked the blob it already had
+                return digest
+            location = answer.headers.get("location")
+            if not location:
+                raise BuildFailed(f"{what}: the registry started an upload but gave no Location")
+            url = urllib.parse.urljoin(f"{self.base_url}/", location)
+            if urllib.parse.urlsplit(url).netloc != self.registry.api_host:
+                # Our credentials go only to the registry itself, never to a host an answer names.
+                raise BuildFailed(f"{what}: the registry sent the upload to another host")
+            separator = "&" if urllib.parse.urlsplit(url).query else "?"
+            headers = {"Content-Type": "application/octet-stream", "Content-Length": str(len(data))}
+            self._send("PUT", f"{url}{separator}digest={urllib.parse.quote(digest)}", headers, data)
+        except urllib.error.HTTPError as error:
+            raise self._failure(error, what) from None
+        return digest
 
 
 def _digest(body: bytes) -> str:

@@ -88,6 +88,11 @@ class Builder(Protocol):
 
     def pull(self, reference: Reference, platform: Platform, log: Path) -> None: ...
 
+    def push_image(self, image_id: str, destination: Reference, log: Path) -> str | None:
+        """Push the image ``image_id`` to ``destination`` without leaving that name in the store (the remote
+        cache's copy); return the manifest digest it pushed, if known."""
+        ...
+
 
 def common_build_flags(request: BuildRequest) -> list[str]:
     flags = ["--platform", str(request.platform), "--target", request.target, "-f", str(request.dockerfile)]

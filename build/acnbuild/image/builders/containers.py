@@ -142,6 +142,15 @@ class ContainersBuilder:
                                  scrub=(reference.registry,), env=self._env())  # fmt: skip
         return digest_file.read_text().strip() if digest_file.is_file() else None
 
+    def push_image(self, image_id: str, destination: Reference, log: Path) -> str | None:
+        digest_file = log.with_suffix(".digest")
+        digest_file.unlink(missing_ok=True)
+        command = [self.cli, "push", *_tls(destination), "--digestfile", str(digest_file),
+                   image_id.removeprefix("sha256:"), f"docker://{destination}"]  # fmt: skip
+        process.run_with_retries(command, log, what=f"{self.name} push {destination}", target=destination.registry,
+                                 scrub=(destination.registry,), env=self._env())  # fmt: skip
+        return digest_file.read_text().strip() if digest_file.is_file() else None
+
     def pull(self, reference: Reference, platform: Platform, log: Path) -> None:
         command = [self.cli, "pull", *_tls(reference), "--platform", str(platform), str(reference)]
         process.run_with_retries(command, log, what=f"{self.name} pull {reference}", target=reference.registry,

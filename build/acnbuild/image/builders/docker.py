@@ -224,9 +224,21 @@ class DockerBuilder:
         digest = aux.get("Digest")
         return str(digest) if digest else None
 
+    def push_image(self, image_id: str, destination: Reference, log: Path) -> str | None:
+        """The engine pushes only names: tag, push, and take the name away again."""
+        import docker
+
+        self.tag(image_id, destination)
+        try:
+            return self.push(destination, log)
+        finally:
+            with contextlib.suppress(docker.errors.APIError):
+                self.client.remove_image(str(destination), noprune=True)
+
     def pull(self, reference: Reference, platform: Platform, log: Path) -> None:
         def once() -> None:
-            events = self.client.pull(reference.name, reference.tag, stream=True, decode=True, platform=str(platform))
+            tag = reference.digest or reference.tag  # the engine takes a digest where the tag goes
+            events = self.client.pull(reference.name, tag, stream=True, decode=True, platform=str(platform))
             for _ in self._stream(log, f"pull {reference}", events):
                 pass
 

@@ -1,0 +1,265 @@
+"""A remote cache in an OCI registry: every runner that can reach the registry shares what the others built.
+
+Entries are tagged ``<kind>-<fingerprint>`` in one repository (``ACNBUILD_REMOTE_CACHE=<registry>/<repository>``):
+
+- Go binaries and dropgz installers are OCI artifacts: a manifest (``artifactType`` of our own) whose empty config
+  is followed by one layer per file, raw bytes, with annotations naming the binary, platform, toolchain and
+  fingerprint. A hit downloads the file, checks its digest and writes it where a compile would have.
+- Images are the images themselves, pushed by the builder under the fingerprint tag. A hit is a pull (by digest)
+  into the builder's store and a tag, never a build; a Windows image's OCI archive is restored from the registry.
+
+Everything fetched is verified against its digest. A missing, corrupt or unusable entry (or an unreachable cache)
+is a miss: the action runs as if there were no cache. Logins are the ones pushing uses (``credentials``, ``auth``,
+and the builders' own for images).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import process
+from ..atomic import atomic_path
+from ..engine.fingerprint import file_digest
+from ..engine.plan import Action, Result
+from ..engine.remote import Fetched, Miss, RemoteMode
+from ..errors import AcnBuildError, BuildFailed
+from ..go.actions import FileStep
+from ..image import ociarchive
+from ..image.step import ImageBuildStep
+from ..model import ActionKind
+from ..platforms import Platform
+from ..references import Reference
+from .client import OCI_MANIFEST, RegistryClient
+
+ARTIFACT_TYPES = {
+    ActionKind.GO_BINARY: "application/vnd.acnbuild.go-binary.v1",
+    ActionKind.INSTALLER: "application/vnd.acnbuild.dropgz-installer.v1",
+}
+FILE_MEDIA_TYPE = "application/vnd.acnbuild.file.v1"  # one file, its bytes as they are
+EMPTY_MEDIA_TYPE = "application/vnd.oci.empty.v1+json"
+EMPTY_CONFIG = b"{}"
+TITLE = "org.opencontainers.image.title"
+PREFIX = "dev.acnbuild."
+FILE_MODE = 0o755  # what go build gives an executable
+
+
+def cache_tag(action: Action) -> str:
+    assert action.fingerprint is not None
+    return f"{action.kind}-{action.fingerprint}"
+
+
+def _sha256(digest: str) -> str:
+    return "sha256:" + digest.removeprefix("sha256:")
+
+
+@dataclass
+class RegistryRemoteCache:
+    """``RemoteCache`` (engine) over one registry repository."""
+
+    location: Reference  # registry/repository, no tag
+    mode: RemoteMode = RemoteMode.READWRITE
+    _client: RegistryClient | None = field(default=None, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.location.name
+
+    @property
+    def client(self) -> RegistryClient:
+        with self._lock:
+            if self._client is None:
+                self._client = RegistryClient.for_reference(self.location)
+            return self._client
+
+    def reference(self, action: Action) -> Reference:
+        return self.location.with_tag(cache_tag(action))
+
+    def handles(self, action: Action) -> bool:
+        if action.fingerprint is None:
+            return False
+        if action.kind in ARTIFACT_TYPES:
+            return isinstance(action.step, FileStep)
+        return action.kind == ActionKind.IMAGE and isinstance(action.step, ImageBuildStep)
+
+    # --- fetch --------------------------------------------------------------------------------------------------
+
+    def fetch(self, action: Action, log: Path) -> Fetched | Miss:
+        try:
+            if action.kind in ARTIFACT_TYPES:
+                return self._fetch_file(action)
+            return self._fetch_image(action, log)
+        except AcnBuildError as error:
+            return Miss(f"{self.name} could not be used: {error.message.splitlines()[0]}")
+        except Exception as error:  # noqa: BLE001 - a bad entry or an unreachable cache is a miss, never a failure
+            return Miss(f"{self.name} could not be used: {type(error).__name__}: {error}")
+
+    def _fetch_file(self, action: Action) -> Fetched | Miss:
+        step = action.step
+        assert isinstance(step, FileStep)
+        tag = cache_tag(action)
+        manifest = self.client.manifest(self.location.repository, tag)
+        if manifest is None:
+            return Miss("not in the cache")
+        body = manifest.json
+        annotations = body.get("annotations") or {}
+        layers = body.get("layers") or []
+        if body.get("artifactType") != ARTIFACT_TYPES[ActionKind(action.kind)] or len(layers) != 1:
+            return Miss(f"{tag} is not a {action.kind} entry")
+        if annotations.get(PREFIX + "fingerprint") != action.fingerprint:
+            return Miss(f"{tag} was stored for other inputs")
+        layer = layers[0]
+        data = self.client.blob(self.location.repository, layer["digest"])  # raises when it does not match
+        if len(data) != layer.get("size"):
+            return Miss(f"{tag}: the file has {len(data)} bytes, the manifest says {layer.get('size')}")
+        with atomic_path(step.output) as partial:
+            partial.write_bytes(data)
+            os.chmod(partial, FILE_MODE)
+        result = step.result()
+        if _sha256(result["sha256"]) != layer["digest"]:  # the file on disk is what was verified
+            step.output.unlink(missing_ok=True)
+            return Miss(f"{tag}: the written file does not match {layer['digest']}")
+        return Fetched(result, f"{step.output.name} {layer['digest'][:19]} from {self.location.with_tag(tag)}")
+
+    def _fetch_image(self, action: Action, log: Path) -> Fetched | Miss:
+        step = action.step
+        assert isinstance(step, ImageBuildStep)
+        builder = step.builder
+        if builder is None:
+            return Miss("the builder is not installed here")
+        recipe = step.recipe
+        target = recipe.target
+        tag = cache_tag(action)
+        manifest = self.client.manifest(self.location.repository, tag)
+        if manifest is None:
+            return Miss("not in the cache")
+        config = (manifest.json.get("config") or {}).get("digest")
+        if not config or "layers" not in manifest.json:
+            return Miss(f"{tag} is not a single image")
+        pinned = self.location.with_digest(manifest.digest)
+        in_store = target.platform.os in builder.capabilities.store_os
+        if in_store:
+            builder.pull(pinned, target.platform, log)
+            pulled = builder.image_id(pinned)
+            if pulled != config:
+                return Miss(f"{tag}: the pulled image is {pulled}, the manifest says {config}")
+            builder.tag(config, target.reference)
+        result: dict[str, Any] = {"reference": str(target.reference), "image_id": config,
+                                  "size": builder.size(target.reference) if in_store else None}  # fmt: skip
+        if recipe.archive is not None:
+            _restore_archive(pinned, target.reference, recipe.archive, log)
+            image = ociarchive.read(recipe.archive)
+            problem = _archive_problem(image, config, target.platform, target.os_version)
+            if problem:
+                recipe.archive.unlink(missing_ok=True)
+                return Miss(f"{tag}: {problem}")
+            result["archive"] = step.layout.relative(recipe.archive)
+            result["archive_sha256"] = file_digest(recipe.archive)
+            result["size"] = result["size"] or recipe.archive.stat().st_size
+        return Fetched(result, f"{target.reference} {config[:19]} pulled from {pinned}")
+
+    # --- store --------------------------------------------------------------------------------------------------
+
+    def store(self, action: Action, result: Result, log: Path) -> str:
+        if action.kind in ARTIFACT_TYPES:
+            return self._store_file(action, result)
+        return self._store_image(action, result, log)
+
+    def _store_file(self, action: Action, result: Result) -> str:
+        step = action.step
+        assert isinstance(step, FileStep)
+        data = step.output.read_bytes()
+        repository = self.location.repository
+        layer_digest = self.client.put_blob(repository, data)
+        if layer_digest != _sha256(result["sha256"]):
+            raise BuildFailed(f"{step.output} changed after it was built; not stored")
+        config_digest = self.client.put_blob(repository, EMPTY_CONFIG)
+        details = action.details
+        annotations = {
+            PREFIX + "fingerprint": action.fingerprint,
+            PREFIX + "action": action.id,
+            PREFIX + "kind": str(action.kind),
+            PREFIX + "binary": str(details.get("binary", step.output.name)),
+            PREFIX + "platform": str(details.get("platform", "")),
+            PREFIX + "toolchain": str(details.get("toolchain", "")),
+        }
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "artifactType": ARTIFACT_TYPES[ActionKind(action.kind)],
+            "config": {"mediaType": EMPTY_MEDIA_TYPE, "digest": config_digest, "size": len(EMPTY_CONFIG)},
+            "layers": [
+                {
+                    "mediaType": FILE_MEDIA_TYPE,
+                    "digest": layer_digest,
+                    "size": len(data),
+                    "annotations": {TITLE: step.output.name},
+                }
+            ],
+            "annotations": annotations,
+        }
+        body = json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
+        tag = cache_tag(action)
+        self.client.put_manifest(repository, tag, OCI_MANIFEST, body)
+        return f"{self.location.with_tag(tag)}"
+
+    def _store_image(self, action: Action, result: Result, log: Path) -> str:
+        step = action.step
+        assert isinstance(step, ImageBuildStep)
+        builder = step.builder
+        if builder is None:
+            raise BuildFailed(f"{action.id}: the builder is not installed here")
+        destination = self.reference(action)
+        image_id = str(result["image_id"])
+        archive = step.recipe.archive
+        if step.recipe.target.platform.os in builder.capabilities.store_os:
+            builder.push_image(image_id, destination, log)
+        elif archive is not None:
+            _push_archive(archive, destination, log)
+        else:
+            raise BuildFailed(f"{action.id}: the image is neither in the builder's store nor in an archive")
+        remote = self.client.get(destination)
+        config = (remote.json.get("config") or {}).get("digest") if remote else None
+        if config != image_id:
+            raise BuildFailed(f"{destination} holds {config}, not the image built ({image_id})")
+        assert remote is not None
+        return f"{destination}@{remote.digest}"
+
+
+def _skopeo() -> str:
+    import shutil
+
+    found = shutil.which("skopeo")
+    if found is None:
+        raise BuildFailed("restoring or storing an OCI archive through the remote cache needs skopeo")
+    return found
+
+
+def _restore_archive(source: Reference, name: Reference, archive: Path, log: Path) -> None:
+    tls = ["--src-tls-verify=false"] if source.is_loopback else []
+    with atomic_path(archive) as partial:
+        command = [_skopeo(), "copy", *tls, f"docker://{source}", f"oci-archive:{partial}:{name}"]
+        process.run_with_retries(command, log, what=f"skopeo copy {source}", target=source.registry,
+                                 scrub=(source.registry,))  # fmt: skip
+
+
+def _push_archive(archive: Path, destination: Reference, log: Path) -> None:
+    tls = ["--dest-tls-verify=false"] if destination.is_loopback else []
+    command = [_skopeo(), "copy", *tls, f"oci-archive:{archive}", f"docker://{destination}"]
+    process.run_with_retries(command, log, what=f"skopeo copy to {destination}", target=destination.registry,
+                             scrub=(destination.registry,))  # fmt: skip
+
+
+def _archive_problem(image: ociarchive.OciImage, config: str, platform: Platform, os_version: str | None) -> str:
+    if image.manifest.get("config", {}).get("digest") != config:
+        return "the restored archive holds another image"
+    if (image.os, image.architecture) != (platform.os, platform.arch):
+        return f"the restored image is {image.os}/{image.architecture}, not {platform}"
+    if os_version and image.os_version != os_version:
+        return f"the restored image has os.version {image.os_version!r}, not {os_version!r}"
+    return ""
