@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
+from .bytecode import refresh_bytecode
 from .verbs import BY_NAME
 
 
@@ -24,4 +25,8 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+    try:
+        code = main(sys.argv[1:])
+    finally:
+        refresh_bytecode()
+    raise SystemExit(code)

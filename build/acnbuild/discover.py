@@ -1,6 +1,8 @@
 """Find ``components/*/BUILD.yaml``, validate each against the schema, and build the model.
 
-This is the only module that reads YAML. Errors name the file, the line and the key.
+This is the only module that reads YAML. Errors name the file, the line and the key. A file whose exact content
+(with the exact schema) passed before is not parsed or validated again: its data is kept by content digest, so an
+edit is a new digest and always goes through the parser and the schema.
 """
 
 from __future__ import annotations
@@ -10,11 +12,8 @@ import hashlib
 import json
 from collections.abc import Callable
 from functools import cache
-from importlib import resources
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from .atomic import atomic_write
 from .errors import UserError
@@ -22,15 +21,25 @@ from .model import Component, GoBinary, Installer, OsImage, Repository, VersionR
 from .paths import Layout
 from .platforms import Platform
 
+if TYPE_CHECKING:
+    import yaml
+
 BUILD_FILE = "BUILD.yaml"
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-# Content digests of BUILD.yaml files that passed the schema, so unchanged files skip validation.
+# Data of BUILD.yaml files that passed the schema, by digest of (schema, content): unchanged files skip YAML and
+# validation alike.
 VALIDATED_CACHE = "validated-build-files.json"
+
+
+def _loader() -> type[yaml.SafeLoader]:
+    import yaml
+
+    loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return loader
 
 
 @cache
 def schema_text() -> str:
-    return resources.files("acnbuild").joinpath("schema/build.schema.json").read_text()
+    return (Path(__file__).parent / "schema" / "build.schema.json").read_text()
 
 
 @cache
@@ -58,8 +67,9 @@ def load_repository(root: Path) -> Repository:
     binaries_seen: dict[str, Path] = {}
     validated = _read_validated(root)
     known = set(validated)
+    seen: set[str] = set()
     for path in files:
-        component = load_component(path, root, validated)
+        component = load_component(path, root, validated, seen)
         for binary in component.binaries:
             if binary.name in binaries_seen:
                 raise UserError(
@@ -78,50 +88,66 @@ def load_repository(root: Path) -> Repository:
                     "declares",
                     hint="declared binaries: " + ", ".join(sorted(binaries_seen)),
                 )
-    if validated != known:
-        _write_validated(root, validated)
+    if set(validated) != known:  # keep only the files of this tree: an edited file's old entry goes
+        _write_validated(root, {k: v for k, v in validated.items() if k in seen})
     return repo
 
 
-def _read_validated(root: Path) -> set[str]:
+def _read_validated(root: Path) -> dict[str, Any]:
     try:
-        return set(json.loads((Layout(root).caches / VALIDATED_CACHE).read_text()))
+        found = json.loads((Layout(root).caches / VALIDATED_CACHE).read_text())
     except (OSError, ValueError):
-        return set()
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
-def _write_validated(root: Path, digests: set[str]) -> None:
+def _write_validated(root: Path, validated: dict[str, Any]) -> None:
     with contextlib.suppress(OSError):  # a read-only checkout just validates every time
-        atomic_write(Layout(root).caches / VALIDATED_CACHE, json.dumps(sorted(digests)))
+        atomic_write(Layout(root).caches / VALIDATED_CACHE, json.dumps(validated, sort_keys=True))
 
 
-def load_component(path: Path, root: Path, validated: set[str] | None = None) -> Component:
-    """Parse and validate one BUILD.yaml; ``validated`` holds digests known to pass (and gains this one)."""
+def load_component(
+    path: Path, root: Path, validated: dict[str, Any] | None = None, seen: set[str] | None = None
+) -> Component:
+    """Parse and validate one BUILD.yaml; ``validated`` maps digests of files known to pass to their data (and
+    gains this one); ``seen`` collects the digests of the files read."""
     rel = _rel(path, root)
     text = path.read_text()
+    digest = hashlib.sha256((schema_text() + "\0" + text).encode()).hexdigest()
+
+    @cache
+    def nodes() -> yaml.Node:
+        """The node tree, for line numbers: composed only when there is an error to report."""
+        import yaml
+
+        composed = yaml.compose(text, Loader=_loader())
+        assert composed is not None  # the text parsed to a mapping
+        return composed
+
+    data = validated.get(digest) if validated is not None else None
+    if not isinstance(data, dict):
+        data = _parse(text, rel)
+        _validate(data, nodes(), rel)
+    component = _to_component(data, nodes, path, root)
+    if validated is not None:
+        validated[digest] = data
+    if seen is not None:
+        seen.add(digest)
+    return component
+
+
+def _parse(text: str, rel: str) -> dict[str, Any]:
+    import yaml
+
     try:
-        data = yaml.load(text, Loader=_LOADER)
+        data = yaml.load(text, Loader=_loader())
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{rel}:{mark.line + 1}" if mark else rel
         raise UserError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
     if not isinstance(data, dict):
         raise UserError(f"{rel}:1: expected a mapping of keys (image, version, binaries, ...)")
-
-    @cache
-    def nodes() -> yaml.Node:
-        """The node tree, for line numbers: composed only when there is an error to report."""
-        composed = yaml.compose(text, Loader=_LOADER)
-        assert composed is not None  # the text parsed to a mapping above
-        return composed
-
-    digest = hashlib.sha256((schema_text() + "\0" + text).encode()).hexdigest()
-    if validated is None or digest not in validated:
-        _validate(data, nodes(), rel)
-    component = _to_component(data, nodes, path, root)
-    if validated is not None:
-        validated.add(digest)
-    return component
+    return data
 
 
 def _validate(data: dict[str, Any], node: yaml.Node, rel: str) -> None:
@@ -165,6 +191,8 @@ def _description_at(keys: list[Any]) -> str | None:
 
 def _line_of(node: yaml.Node | None, keys: list[Any]) -> int:
     """1-based line of the value at ``keys`` (or of the nearest ancestor that exists)."""
+    import yaml
+
     line = node.start_mark.line + 1 if node is not None else 1
     current = node
     for key in keys:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import naming
+from . import naming, versioning
 from .engine.executor import Executor, Observer, Outcome, Status
 from .engine.plan import Plan, PlanBuilder
 from .engine.records import RecordStore
@@ -25,10 +25,11 @@ from .image import planner as image_planner
 from .model import ActionKind, Component, Repository
 from .paths import Layout
 from .platforms import Platform
-from .registry.lists import ListRequest
-from .registry.publish import push_action
 from .settings import Settings
 from .targets import ImageTarget, image_targets
+
+if TYPE_CHECKING:
+    from .registry.lists import ListRequest
 
 
 def resource_limits(cores: int | None = None) -> dict[str, int]:
@@ -50,6 +51,8 @@ class Selection:
 def select(repo: Repository, config: Settings, names: Sequence[str], *, strict: bool) -> Selection:
     """Image targets for the components x platforms; ``strict`` makes an unsupported platform an error."""
     components: list[Component] = [repo.component(n) for n in names] if names else list(repo.components.values())
+    payload_owners = [repo.binary(b)[0] for c in components if c.installer for b in c.installer.binaries]
+    versioning.prefetch([*components, *payload_owners], repo.root)
     targets: list[ImageTarget] = []
     notes = []
     for component in components:
@@ -83,6 +86,8 @@ def plan(
     for target in targets:
         image = images.add(target)
         if push:
+            from .registry.publish import push_action  # the registry client is loaded only when it is used
+
             graph.add(push_action(builder, config.builder, layout, target, image))
     return graph.plan()
 
@@ -133,6 +138,8 @@ def list_requests(
     repo: Repository, config: Settings, names: Sequence[str], env_platforms: str | None
 ) -> list[ListRequest]:
     """One manifest list per component: ``<registry>/<image>:<version>`` over its platform images."""
+    from .registry.lists import ListRequest
+
     components = [repo.component(n) for n in names] if names else list(repo.components.values())
     requests = []
     for component in components:

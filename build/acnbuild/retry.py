@@ -10,21 +10,17 @@ verification failures.
 from __future__ import annotations
 
 import errno
-import http.client
-import random
 import re
-import socket
-import ssl
 import sys
 import time
-import urllib.error
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TypeVar
-
-import tenacity
+from typing import TYPE_CHECKING, TypeVar
 
 from .errors import BuildFailed
+
+if TYPE_CHECKING:  # loaded when a retry decision is made: a no-op build never needs them
+    import tenacity
 
 T = TypeVar("T")
 
@@ -45,6 +41,11 @@ def status_is_transient(status: int) -> bool:
 
 
 def exception_is_transient(error: BaseException) -> bool:
+    import http.client
+    import socket
+    import ssl
+    import urllib.error
+
     if isinstance(error, urllib.error.HTTPError):
         return status_is_transient(error.code)
     if isinstance(error, urllib.error.URLError):
@@ -123,6 +124,10 @@ def call(
 
     Errors that are not transient propagate unchanged, on the first attempt, for the caller to explain.
     """
+    import random
+
+    import tenacity
+
     backoff = tenacity.wait_exponential(multiplier=policy.initial, max=policy.maximum)
 
     def wait(state: tenacity.RetryCallState) -> float:

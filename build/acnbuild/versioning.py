@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -63,6 +64,19 @@ def _checked(version: str, source: str) -> str:
     return version
 
 
+def prefetch(components: Iterable[Component], root: Path, env: Mapping[str, str] | None = None) -> None:
+    """Run the ``git describe`` calls these components need (and the revision query) side by side, so a build of
+    several components waits for git once; the answers are what ``component_version`` and ``revision`` return."""
+    env = os.environ if env is None else env
+    rules = {c.version_rule for c in components if not any(env.get(v) for v in override_variables(c))}
+    resolved = root.resolve()
+    with ThreadPoolExecutor(max_workers=len(rules) + 1) as pool:
+        futures: list[Future[object]] = [pool.submit(_describe, resolved, rule) for rule in rules]
+        futures.append(pool.submit(revision, resolved, env))
+        for future in futures:
+            future.exception()  # errors surface (with their message) when the value is asked for
+
+
 @cache
 def _describe(root: Path, rule: VersionRule) -> str:
     """One ``git describe`` per rule and checkout per process: every image and payload binary asks."""
@@ -77,8 +91,8 @@ class Revision:
 
 @cache
 def _revision_cached(root: Path, sde_env: str | None) -> Revision:
-    commit = _git(root, "rev-parse", "HEAD")
-    epoch = int(sde_env) if sde_env else int(_git(root, "log", "-1", "--format=%ct"))
+    commit, _, committed = _git(root, "log", "-1", "--format=%H %ct").partition(" ")
+    epoch = int(sde_env) if sde_env else int(committed)
     return Revision(commit=commit, source_date_epoch=epoch)
 
 

@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,36 +50,64 @@ class GoBuild:
         return Path(self.binary.package).name + self.platform.exe_suffix
 
 
-_SKIP = {".git", ".nox", ".acnbuild", "output", "__pycache__", ".pytest_cache", ".ruff_cache"}
+RACY_MARGIN_NS = 100_000_000  # files changed this close to a go list call are not trusted to be in its answer
 
 
-def tree_state(root: Path) -> str:
-    """Paths, sizes and mtimes of every file under the module: if none changed, neither did the import graph."""
+def listing_state(root: Path, files: Sequence[str]) -> str:
+    """What a ``go list`` answer depends on in the tree: the entries of every directory holding a listed file.
+
+    A package is the files of its directory, so adding, removing or renaming one changes the entry names, and an
+    edit (build constraints or imports included, in listed and ignored files alike) changes the size, mtime or
+    ctime (which nothing but a change can set). Embedded directories are covered by their files' directories.
+    """
     h = hashlib.sha256()
-    for directory, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if d not in _SKIP)
-        for name in sorted(files):
-            stat = os.stat(os.path.join(directory, name))
-            h.update(f"{directory}/{name}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+    for directory in sorted({(root / f).parent for f in files}):
+        h.update(f"{directory}\n".encode())
+        try:
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        except OSError:
+            h.update(b"-\n")
+            continue
+        for entry in entries:
+            if entry.is_file(follow_symlinks=False):
+                st = entry.stat(follow_symlinks=False)
+                h.update(f"{entry.name}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}\n".encode())
+            else:
+                h.update(f"{entry.name}/\n".encode())
     return h.hexdigest()
+
+
+def _changed_since(root: Path, files: Sequence[str], since_ns: int) -> bool:
+    """Did anything in the listed directories change after ``since_ns`` (so maybe while go list was reading)?"""
+    for directory in {(root / f).parent for f in files}:
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(directory):
+                st = entry.stat(follow_symlinks=False)
+                if max(st.st_ctime_ns, st.st_mtime_ns) >= since_ns - RACY_MARGIN_NS:
+                    return True
+    return False
 
 
 def source_files(toolchain: GoToolchain, root: Path, build: GoBuild) -> list[Path]:
     """The package's files and those of every non-standard package it imports, for this GOOS/GOARCH.
 
-    ``go list`` answers; its answer is kept until any file in the tree changes (size, mtime, name).
+    ``go list`` answers; its answer is kept while ``listing_state`` of the directories it named is unchanged.
     """
     cache_file = Layout(root).caches / "golist.json"
-    key = f"{build.binary.package}|{build.platform}|{toolchain.version}|{tree_state(root)}"
+    slot = f"{build.binary.package}|{build.platform}|{toolchain.version}"
     try:
         cached = json.loads(cache_file.read_text())
     except (OSError, ValueError):
         cached = {}
-    slot = f"{build.binary.package}|{build.platform}"
-    if cached.get(slot, {}).get("key") == key:
-        return [root / f for f in cached[slot]["files"]]
+    entry = cached.get(slot)
+    if isinstance(entry, dict) and entry.get("state") == listing_state(root, entry.get("files", [])):
+        return [root / f for f in entry["files"]]
+    asked = time.time_ns()
     files = _go_list(toolchain, root, build)
-    cached[slot] = {"key": key, "files": [str(f.relative_to(root)) for f in files]}
+    relative = [str(f.relative_to(root)) for f in files]
+    if _changed_since(root, relative, asked):
+        return files  # something changed while go list read the tree: answer this once, keep nothing
+    cached[slot] = {"files": relative, "state": listing_state(root, relative)}
     with contextlib.suppress(OSError):  # a read-only checkout just asks go list every time
         atomic_write(cache_file, json.dumps(cached))
     return files

@@ -11,7 +11,7 @@ from ..engine.plan import Check, Freshness, Result
 from ..errors import BuildFailed
 from ..paths import Layout
 from ..platforms import Platform
-from . import context, ociarchive
+from . import context
 from .builders import Builder, BuildRequest
 from .recipe import ImageRecipe
 
@@ -85,6 +85,8 @@ class ImageBuildStep:
 
 def _verify_archive(archive: Path, platform: Platform, os_version: str | None, log: Path) -> None:
     """Refuse a wrong result up front: the archive must say the platform (and os.version) asked for."""
+    from . import ociarchive
+
     image = ociarchive.read(archive)
     problems = []
     if (image.os, image.architecture) != (platform.os, platform.arch):

@@ -2,7 +2,9 @@
 
 Builds go through the CLI (only it drives BuildKit); everything else (ping, inspect, tag, push, pull) talks to
 the engine through the docker SDK, which also resolves the user's registry logins (``auths``, ``credsStore``,
-``credHelpers``) the way the docker CLI does.
+``credHelpers``) the way the docker CLI does. The two read-only questions a no-op build asks (does the engine
+answer? what is the id of this image?) go straight to the local engine socket when that is where the engine is
+(``EngineSocket``): loading the SDK (requests, urllib3) costs more than the whole rest of a no-op build.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ import contextlib
 import json
 import os
 import shutil
+import socket
 import sys
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -62,6 +66,72 @@ class EngineError(Exception):
         super().__init__(text)
         self.text = text
         self.status = status
+
+
+DEFAULT_SOCKET = "/var/run/docker.sock"
+
+
+@dataclass(frozen=True)
+class EngineSocket:
+    """Read-only GETs of the Engine API on a local unix socket (``/_ping``, ``/images/<name>/json``).
+
+    HTTP/1.0 on purpose: the engine (Go's net/http) then answers with a plain body and closes the connection, so
+    reading to the end is the whole answer, with no chunked encoding to undo.
+    """
+
+    path: str
+    timeout: float = 30.0
+
+    @classmethod
+    def local(cls, env: dict[str, str] | None = None) -> EngineSocket | None:
+        """The socket when the engine is local and plain: ``DOCKER_HOST=unix://...``, or no DOCKER_HOST and the
+        default context. None for anything else (tcp, ssh, TLS, another context): the SDK handles those."""
+        env = dict(os.environ) if env is None else env
+        host = env.get("DOCKER_HOST")
+        if host:
+            return cls(host.removeprefix("unix://")) if host.startswith("unix://") else None
+        if env.get("DOCKER_CONTEXT") not in (None, "", "default"):
+            return None
+        config = Path(env.get("DOCKER_CONFIG") or Path(env.get("HOME") or Path.home()) / ".docker") / "config.json"
+        try:
+            current = json.loads(config.read_text()).get("currentContext")
+        except FileNotFoundError:
+            current = None
+        except (OSError, ValueError, AttributeError):
+            return None  # let the SDK read (and explain) the configuration
+        return cls(DEFAULT_SOCKET) if current in (None, "", "default") else None
+
+    def get(self, path: str) -> tuple[int, bytes]:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(self.timeout)
+            sock.connect(self.path)
+            sock.sendall(f"GET {path} HTTP/1.0\r\nHost: docker\r\nUser-Agent: acnbuild\r\n\r\n".encode())
+            chunks = []
+            while chunk := sock.recv(1 << 16):
+                chunks.append(chunk)
+        head, separator, body = b"".join(chunks).partition(b"\r\n\r\n")
+        status_line = head.split(b"\r\n", 1)[0].split()
+        if not separator or len(status_line) < 2 or not status_line[1].isdigit():
+            raise OSError(f"the engine at {self.path} gave no HTTP answer to GET {path}")
+        if b"transfer-encoding: chunked" in head.lower():
+            raise OSError(f"the engine at {self.path} answered GET {path} in chunks to an HTTP/1.0 request")
+        return int(status_line[1]), body
+
+    def ping(self) -> None:
+        """Raise OSError (or an HTTP error as OSError) when the engine does not answer."""
+        status, body = self.get("/_ping")
+        if status != 200:
+            raise OSError(f"/_ping answered HTTP {status}: {body[:200].decode(errors='replace')}")
+
+    def inspect_image(self, name: str) -> dict[str, Any] | None:
+        status, body = self.get(f"/images/{urllib.parse.quote(name, safe='/:@')}/json")
+        if status == 404:
+            return None
+        if status != 200:
+            message = body[:300].decode(errors="replace").strip()
+            raise BuildFailed(f"docker engine: inspecting {name} failed: HTTP {status} {message}")
+        found: dict[str, Any] = json.loads(body)
+        return found
 
 
 def _engine_base_url() -> str | None:
@@ -120,7 +190,16 @@ class DockerBuilder:
         except docker.errors.DockerException as error:
             raise _no_engine(str(error)) from None
 
+    @cached_property
+    def engine_socket(self) -> EngineSocket | None:
+        return EngineSocket.local()
+
     def ping(self) -> None:
+        if self.engine_socket is not None:
+            try:
+                return self.engine_socket.ping()
+            except OSError as error:
+                raise _no_engine(str(error)) from None
         import docker
 
         try:
@@ -182,6 +261,11 @@ class DockerBuilder:
         return BuiltImage(reference=request.reference, image_id=image_id, size=self.size(request.reference))
 
     def _inspect(self, reference: Reference | str) -> dict[str, Any] | None:
+        if self.engine_socket is not None:
+            try:
+                return self.engine_socket.inspect_image(str(reference))
+            except OSError as error:
+                raise _no_engine(str(error)) from None
         import docker
 
         try:
