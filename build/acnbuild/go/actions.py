@@ -15,6 +15,7 @@ from ..versioning import component_version
 from . import installer
 from .compile import BUILD_FLAGS, GoBuild, batchable, compile_batch, compile_binary, fingerprint
 from .toolchain import GoToolchain
+from .toolchain import lock_path as toolchain_lock_path
 
 RESOURCE = "go"  # Go already uses every core: one compiler at a time
 
@@ -80,6 +81,8 @@ class GoPlanner:
         self.toolchain = toolchain
         self.graph = graph
         self.batches: dict[Platform, GoBatch] = {}
+        lock = toolchain_lock_path(repo.root)
+        self.toolchain_lock = file_digest(lock) if lock.is_file() else ""
 
     def _toolchain(self) -> GoToolchain:
         if self.toolchain is None:
@@ -102,7 +105,7 @@ class GoPlanner:
                 id=action_id,
                 kind=ActionKind.GO_BINARY,
                 summary=f"compile {binary.name}{platform.exe_suffix} for {platform} ({version})",
-                fingerprint=fingerprint(self.toolchain, self.root, build),
+                fingerprint=fingerprint(self.toolchain, self.root, build, self.toolchain_lock),
                 resource=RESOURCE,
                 step=step,
                 details={
@@ -135,6 +138,7 @@ class GoPlanner:
         parts = {
             "kind": "dropgz",
             "toolchain": toolchain_version,
+            "toolchain_lock": self.toolchain_lock,
             "source": files_digest(self.root, installer.source_files(self.root)),
             "payload_binaries": {a.id: a.fingerprint for a in payload_actions},
             "payload_files": files_digest(component.directory, files.values()),

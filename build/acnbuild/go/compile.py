@@ -82,6 +82,8 @@ def _changed_since(root: Path, files: Sequence[str], since_ns: int) -> bool:
     for directory in {(root / f).parent for f in files}:
         with contextlib.suppress(OSError):
             for entry in os.scandir(directory):
+                if not entry.is_file(follow_symlinks=False):
+                    continue  # only the names of subdirectories count (see listing_state)
                 st = entry.stat(follow_symlinks=False)
                 if max(st.st_ctime_ns, st.st_mtime_ns) >= since_ns - RACY_MARGIN_NS:
                     return True
@@ -139,14 +141,19 @@ def _go_list(toolchain: GoToolchain, root: Path, build: GoBuild) -> list[Path]:
     return files
 
 
-def fingerprint(toolchain: GoToolchain | None, root: Path, build: GoBuild) -> str | None:
-    """Everything that can change the binary; None when the toolchain is not installed (a plan does not install it)."""
+def fingerprint(toolchain: GoToolchain | None, root: Path, build: GoBuild, toolchain_lock: str = "") -> str | None:
+    """Everything that can change the binary; None when the toolchain is not installed (a plan does not install it).
+
+    ``toolchain_lock`` is the digest of the lock the toolchain was installed from: a new wheel of the same Go
+    version is a new toolchain.
+    """
     if toolchain is None:
         return None
     return combine(
         {
             "kind": "go-binary",
             "toolchain": toolchain.version,
+            "toolchain_lock": toolchain_lock,
             "package": build.binary.package,
             "platform": str(build.platform),
             "flags": BUILD_FLAGS,
