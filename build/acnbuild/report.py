@@ -344,11 +344,15 @@ def write_profile(path: Path, outcomes: Sequence[Outcome]) -> None:
 
 
 def notes(outcomes: Sequence[Outcome]) -> None:
-    """Remote cache warnings (uploads that failed) after the summary; misses are in the report."""
+    """Remote cache warnings (uploads that failed) after the summary, each once; misses are in the report."""
+    warnings: dict[str, list[str]] = {}
     for outcome in outcomes:
         for note in outcome.notes:
             if note.startswith("warning:"):
-                console.print(f"{outcome.action.id}: {note}", style="yellow", markup=False)
+                warnings.setdefault(note, []).append(outcome.action.id)
+    for note, ids in warnings.items():
+        who = ids[0] if len(ids) == 1 else f"{ids[0]} and {len(ids) - 1} more"
+        console.print(f"{who}: {note}", style="yellow", markup=False)
 
 
 def outcomes_json(outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:

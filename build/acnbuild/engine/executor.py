@@ -21,7 +21,7 @@ from ..errors import AcnBuildError
 from ..paths import file_name
 from .plan import Action, Freshness, Plan, Result, check
 from .records import RecordStore
-from .remote import Fetched, RemoteCache, RemoteMode
+from .remote import Fetched, Miss, RemoteCache, RemoteMode
 
 
 class Status(StrEnum):
@@ -208,7 +208,10 @@ class Executor:
             notes: list[str] = []
             if self.remote is not None and self.remote.handles(action):
                 self.observer.started(action)
-                fetched = self.remote.fetch(action, self.log_path(action.id))
+                try:
+                    fetched = self.remote.fetch(action, self.log_path(action.id))
+                except Exception as exc:  # noqa: BLE001 - the cache is an optimisation: its failure is a miss
+                    fetched = Miss(f"the remote cache failed: {_describe(exc)}")
                 if isinstance(fetched, Fetched):
                     self.records.put(action.id, action.fingerprint, fetched.result)
                     note = [fetched.note] if fetched.note else []

@@ -34,6 +34,10 @@ LIST_TYPES = (OCI_INDEX, DOCKER_LIST)
 TIMEOUT = 30.0
 
 
+class DigestMismatch(BuildFailed):
+    """What the registry sent is not what its digest says: corrupt or tampered with."""
+
+
 @dataclass
 class Manifest:
     media_type: str
@@ -155,7 +159,7 @@ class RegistryClient:
             raise self._failure(error, what) from None
         digest = answer.headers.get("docker-content-digest") or _digest(answer.body)
         if _digest(answer.body) != digest:
-            raise BuildFailed(f"{self.registry.address}/{repository}@{digest}: content does not match its digest")
+            raise DigestMismatch(f"{self.registry.address}/{repository}@{digest}: content does not match its digest")
         media_type = answer.headers.get("content-type", "").split(";")[0]
         return Manifest(media_type or json.loads(answer.body).get("mediaType", ""), digest, answer.body)
 
@@ -169,7 +173,7 @@ class RegistryClient:
         except urllib.error.HTTPError as error:
             raise self._failure(error, what) from None
         if _digest(answer.body) != digest:
-            raise BuildFailed(f"blob {digest} of {self.registry.address}/{repository} does not match its digest")
+            raise DigestMismatch(f"blob {digest} of {self.registry.address}/{repository} does not match its digest")
         return answer.body
 
     def put_manifest(self, repository: str, tag: str, media_type: str, body: bytes) -> str:

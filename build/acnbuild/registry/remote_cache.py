@@ -8,9 +8,10 @@ Entries are tagged ``<kind>-<fingerprint>`` in one repository (``ACNBUILD_REMOTE
 - Images are the images themselves, pushed by the builder under the fingerprint tag. A hit is a pull (by digest)
   into the builder's store and a tag, never a build; a Windows image's OCI archive is restored from the registry.
 
-Everything fetched is verified against its digest. A missing, corrupt or unusable entry (or an unreachable cache)
-is a miss: the action runs as if there were no cache. Logins are the ones pushing uses (``credentials``, ``auth``,
-and the builders' own for images).
+Everything fetched is verified against its digest. A missing, corrupt or unusable entry is a miss: the action runs
+as if there were no cache. A cache that cannot be reached (or refuses our login) is given up for the rest of the
+run after one failure, with a short retry budget, so it never costs more than a few seconds. Logins are the ones
+pushing uses (``credentials``, ``auth``, and the builders' own for images).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import process
+from .. import process, retry
 from ..atomic import atomic_path
 from ..engine.fingerprint import file_digest
 from ..engine.plan import Action, Result
@@ -34,7 +35,7 @@ from ..image.step import ImageBuildStep
 from ..model import ActionKind
 from ..platforms import Platform
 from ..references import Reference
-from .client import OCI_MANIFEST, RegistryClient
+from .client import OCI_MANIFEST, DigestMismatch, RegistryClient
 
 ARTIFACT_TYPES = {
     ActionKind.GO_BINARY: "application/vnd.acnbuild.go-binary.v1",
@@ -46,6 +47,12 @@ EMPTY_CONFIG = b"{}"
 TITLE = "org.opencontainers.image.title"
 PREFIX = "dev.acnbuild."
 FILE_MODE = 0o755  # what go build gives an executable
+# A cache is an optimisation: give up on it quickly rather than make the build wait.
+CACHE_POLICY = retry.RetryPolicy(attempts=2, initial=0.5, maximum=2.0, deadline=10.0)
+
+
+class _Unavailable(Exception):
+    """The cache itself failed (unreachable, refused our login): no further entry is asked for in this run."""
 
 
 def cache_tag(action: Action) -> str:
@@ -65,6 +72,8 @@ class RegistryRemoteCache:
     mode: RemoteMode = RemoteMode.READWRITE
     _client: RegistryClient | None = field(default=None, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _unavailable: str | None = field(default=None, init=False, repr=False)
+    _store_failure: str | None = field(default=None, init=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -74,8 +83,20 @@ class RegistryRemoteCache:
     def client(self) -> RegistryClient:
         with self._lock:
             if self._client is None:
-                self._client = RegistryClient.for_reference(self.location)
+                self._client = RegistryClient(self.location.registry_info, policy=CACHE_POLICY)
             return self._client
+
+    def _ask(self, what: str, call: Any, *args: Any) -> Any:
+        """One registry API call; a failure of the cache itself (not of one entry) makes it unavailable."""
+        try:
+            return call(*args)
+        except DigestMismatch:
+            raise
+        except Exception as error:  # noqa: BLE001 - whatever failed, the cache is not worth waiting for again
+            reason = _reason(error)
+            with self._lock:
+                self._unavailable = self._unavailable or f"{self.name} is unavailable ({what}: {reason})"
+            raise _Unavailable(self._unavailable) from None
 
     def reference(self, action: Action) -> Reference:
         return self.location.with_tag(cache_tag(action))
@@ -90,20 +111,24 @@ class RegistryRemoteCache:
     # --- fetch --------------------------------------------------------------------------------------------------
 
     def fetch(self, action: Action, log: Path) -> Fetched | Miss:
+        if self._unavailable:
+            return Miss(self._unavailable)
         try:
             if action.kind in ARTIFACT_TYPES:
                 return self._fetch_file(action)
             return self._fetch_image(action, log)
-        except AcnBuildError as error:
-            return Miss(f"{self.name} could not be used: {error.message.splitlines()[0]}")
-        except Exception as error:  # noqa: BLE001 - a bad entry or an unreachable cache is a miss, never a failure
-            return Miss(f"{self.name} could not be used: {type(error).__name__}: {error}")
+        except _Unavailable as error:
+            return Miss(str(error))
+        except DigestMismatch as error:
+            return Miss(f"corrupt entry: {error.message}")
+        except Exception as error:  # noqa: BLE001 - a bad entry is a miss, never a failure
+            return Miss(f"the entry could not be used: {_reason(error)}")
 
     def _fetch_file(self, action: Action) -> Fetched | Miss:
         step = action.step
         assert isinstance(step, FileStep)
         tag = cache_tag(action)
-        manifest = self.client.manifest(self.location.repository, tag)
+        manifest = self._ask("reading a manifest", self.client.manifest, self.location.repository, tag)
         if manifest is None:
             return Miss("not in the cache")
         body = manifest.json
@@ -114,7 +139,7 @@ class RegistryRemoteCache:
         if annotations.get(PREFIX + "fingerprint") != action.fingerprint:
             return Miss(f"{tag} was stored for other inputs")
         layer = layers[0]
-        data = self.client.blob(self.location.repository, layer["digest"])  # raises when it does not match
+        data = self._ask("reading a blob", self.client.blob, self.location.repository, layer["digest"])
         if len(data) != layer.get("size"):
             return Miss(f"{tag}: the file has {len(data)} bytes, the manifest says {layer.get('size')}")
         with atomic_path(step.output) as partial:
@@ -135,7 +160,7 @@ class RegistryRemoteCache:
         recipe = step.recipe
         target = recipe.target
         tag = cache_tag(action)
-        manifest = self.client.manifest(self.location.repository, tag)
+        manifest = self._ask("reading a manifest", self.client.manifest, self.location.repository, tag)
         if manifest is None:
             return Miss("not in the cache")
         config = (manifest.json.get("config") or {}).get("digest")
@@ -166,9 +191,16 @@ class RegistryRemoteCache:
     # --- store --------------------------------------------------------------------------------------------------
 
     def store(self, action: Action, result: Result, log: Path) -> str:
-        if action.kind in ARTIFACT_TYPES:
-            return self._store_file(action, result)
-        return self._store_image(action, result, log)
+        if self._unavailable or self._store_failure:
+            raise BuildFailed(self._unavailable or f"an earlier store failed ({self._store_failure})")
+        try:
+            if action.kind in ARTIFACT_TYPES:
+                return self._store_file(action, result)
+            return self._store_image(action, result, log)
+        except Exception as error:
+            with self._lock:
+                self._store_failure = self._store_failure or _reason(error)
+            raise
 
     def _store_file(self, action: Action, result: Result) -> str:
         step = action.step
@@ -229,6 +261,12 @@ class RegistryRemoteCache:
             raise BuildFailed(f"{destination} holds {config}, not the image built ({image_id})")
         assert remote is not None
         return f"{destination}@{remote.digest}"
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, AcnBuildError):
+        return error.message.splitlines()[0]
+    return f"{type(error).__name__}: {error}"
 
 
 def _skopeo() -> str:
