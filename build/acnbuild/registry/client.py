@@ -184,7 +184,7 @@ class RegistryClient:
             raise self._failure(error, what) from None
         return answer.headers.get("docker-content-digest") or _digest(body)
 
-    # --- blobs: existence, cross-repository mount, monolithic upload ------------------------------------------
+    # --- blobs: existence and monolithic upload ---------------------------------------------------------------
 
     def has_blob(self, repository: str, digest: str) -> bool:
         try:
@@ -195,19 +195,15 @@ class RegistryClient:
             raise self._failure(error, f"looking up blob {digest} in {self.registry.address}/{repository}") from None
         return True
 
-    def put_blob(self, repository: str, data: bytes, *, mount_from: str | None = None) -> str:
-        """Upload ``data`` unless the repository has it: mounted from ``mount_from`` (another repository of this
-        registry) when the registry can, else one POST and one PUT with the whole blob. Returns its digest."""
+    def put_blob(self, repository: str, data: bytes) -> str:
+        """Upload ``data`` unless the repository has it: one POST for an upload location, one PUT with the whole
+        blob (the spec's monolithic upload, which every registry supports). Returns its digest."""
         digest = _digest(data)
         if self.has_blob(repository, digest):
             return digest
         what = f"uploading blob {digest} to {self.registry.address}/{repository}"
-        query = {"mount": digest, "from": mount_from} if mount_from else {}
-        start = f"{repository}/blobs/uploads/" + (f"?{urllib.parse.urlencode(query)}" if query else "")
         try:
-            answer = self._send("POST", start, {"Content-Length": "0"}, b"")
-            if answer.status == 201:  # mounted: the registry linked the blob it already had
-                return digest
+            answer = self._send("POST", f"{repository}/blobs/uploads/", {"Content-Length": "0"}, b"")
             location = answer.headers.get("location")
             if not location:
                 raise BuildFailed(f"{what}: the registry started an upload but gave no Location")
