@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import io
@@ -409,3 +410,68 @@ def test_skopeo_copy_through_the_proxy(
     assert pulled == stored.digest  # skopeo compressed the layer on the way up, and kept it so on the way down
     assert proxy.requests(r"^PUT .*/manifests/v1$")[-1].outcome == 201
     assert [e.outcome for e in proxy.requests(r"^GET .*/blobs/")] == [200, 200]
+
+
+# --- how the tools themselves react: the facts our retry policy is built on -------------------------------------
+
+MANIFEST_PUT = r"^PUT .*/manifests/"
+
+
+@contextlib.contextmanager
+def push_command(tool: str, tmp_path: Path, reference: str) -> Iterator[list[str]]:
+    """The command that pushes a fresh tiny image to ``reference`` with ``tool`` (its local copy removed after)."""
+    require(shutil.which(tool) is not None, tool)
+    tiny = TinyImage.make(f"pushed by {tool} at {time.time_ns()}\n".encode())
+    if tool == "docker":
+        subprocess.run(["docker", "import", "-", reference], input=tiny.layer, capture_output=True, check=True)
+        try:
+            yield ["docker", "push", reference]
+        finally:
+            subprocess.run(["docker", "rmi", "-f", reference], capture_output=True, check=False)
+        return
+    tiny.write_oci_layout(tmp_path / "layout", "v1")
+    source = f"oci:{tmp_path / 'layout'}:v1"
+    if tool == "skopeo":
+        yield ["skopeo", "copy", "--dest-tls-verify=false", source, f"docker://{reference}"]
+        return
+    storage = ["--root", str(tmp_path / "root"), "--runroot", str(tmp_path / "run"), "--storage-driver", "vfs"]
+    pulled = subprocess.run(["buildah", *storage, "pull", "-q", source], capture_output=True, text=True, check=True)
+    image = pulled.stdout.split()[-1]
+    try:
+        yield ["buildah", *storage, "push", "--tls-verify=false", image, f"docker://{reference}"]
+    finally:
+        subprocess.run(["buildah", *storage, "rmi", "-a", "-f"], capture_output=True, check=False)
+
+
+@pytest.mark.parametrize(
+    ("tool", "fault", "succeeds", "attempts"),
+    [
+        pytest.param(
+            "docker", Status(503, match=MANIFEST_PUT, times=1), False, 1, id="docker-never-retries-a-manifest"
+        ),
+        pytest.param(
+            "skopeo", ResetBeforeResponse(match=MANIFEST_PUT, times=1), False, 1, id="skopeo-no-retry-default"
+        ),
+        pytest.param(
+            "buildah", ResetBeforeResponse(match=MANIFEST_PUT, times=1), True, 2, id="buildah-retries-a-reset"
+        ),
+        pytest.param("buildah", Status(503, match=MANIFEST_PUT, times=1), False, 1, id="buildah-never-retries-5xx"),
+    ],
+)
+def test_how_a_tool_reacts_to_one_failed_manifest_push(
+    tool: str,
+    fault: Status | ResetBeforeResponse,
+    succeeds: bool,
+    attempts: int,
+    proxy: FaultProxy,
+    repository: str,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> None:
+    if tool == "docker":
+        request.getfixturevalue("docker_client")  # a running engine, not only the CLI
+    proxy.inject(fault)
+    with push_command(tool, tmp_path, f"{proxy.host}/{repository}:v1") as command:
+        pushed = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert (pushed.returncode == 0) == succeeds, pushed.stdout + pushed.stderr
+    assert len(proxy.requests(MANIFEST_PUT)) == attempts
