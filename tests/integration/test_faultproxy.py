@@ -22,8 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from acnbuild import localregistry
-from acnbuild.registryapi import OCI_MANIFEST, RegistryClient
+from acnbuild.references import Registry
+from acnbuild.registry import local as localregistry
+from acnbuild.registry.client import OCI_MANIFEST, RegistryClient
+from acnbuild.retry import RetryPolicy
 
 from tests.integration.conftest import require
 from tests.support.faultproxy import (
@@ -146,7 +148,7 @@ def image(registry: localregistry.LocalRegistry, repository: str) -> TinyImage:
     tiny = TinyImage.make(repository.encode())
     for blob in (tiny.layer, tiny.config):
         upload_blob(registry.host, repository, blob)
-    RegistryClient(registry.host).put_manifest(repository, "v1", OCI_MANIFEST, tiny.manifest)
+    RegistryClient(Registry.parse(registry.host)).put_manifest(repository, "v1", OCI_MANIFEST, tiny.manifest)
     return tiny
 
 
@@ -162,9 +164,9 @@ def test_forwards_the_ping_blobs_and_a_manifest_put_and_get(
     upload_blob(proxy.host, repository, tiny.config)
     assert location.startswith(f"http://{proxy.host}/"), "the Host header must reach the registry unchanged"
 
-    pushed = RegistryClient(proxy.host).put_manifest(repository, "v1", OCI_MANIFEST, tiny.manifest)
-    through_proxy = RegistryClient(proxy.host).manifest(repository, "v1")
-    direct = RegistryClient(registry.host).manifest(repository, "v1")
+    pushed = RegistryClient(Registry.parse(proxy.host)).put_manifest(repository, "v1", OCI_MANIFEST, tiny.manifest)
+    through_proxy = RegistryClient(Registry.parse(proxy.host)).manifest(repository, "v1")
+    direct = RegistryClient(Registry.parse(registry.host)).manifest(repository, "v1")
 
     assert pushed == digest_of(tiny.manifest)
     assert through_proxy is not None and direct is not None
@@ -228,7 +230,9 @@ def test_status_500_n_times_then_forwards(
     assert json.loads(first.value.read())["errors"][0]["code"] == "UNAVAILABLE"
 
     sleeps: list[float] = []
-    manifest = RegistryClient(proxy.host, attempts=3, sleep=sleeps.append).manifest(repository, "v1")
+    manifest = RegistryClient(Registry.parse(proxy.host), policy=RetryPolicy(attempts=3), sleep=sleeps.append).manifest(
+        repository, "v1"
+    )
 
     assert manifest is not None and manifest.body == image.manifest
     assert len(sleeps) == 2  # our client: two 500s, two backoffs, then the forwarded 200
@@ -245,7 +249,7 @@ def test_status_429_carries_retry_after_and_does_not_reach_the_registry(
     assert refused.value.code == 429
     assert refused.value.headers["Retry-After"] == "7"
     assert json.loads(refused.value.read())["errors"][0]["code"] == "TOOMANYREQUESTS"
-    assert RegistryClient(registry.host).manifest(repository, "v1") is None
+    assert RegistryClient(Registry.parse(registry.host)).manifest(repository, "v1") is None
 
 
 def test_reset_mid_body_on_a_download_is_a_connection_reset(
@@ -281,7 +285,7 @@ def test_reset_before_response(
     with pytest.raises((urllib.error.URLError, ConnectionError)) as raised:
         put_manifest(proxy.host, repository, "v2", image.manifest)
     assert isinstance(connection_error(raised.value), ConnectionResetError)
-    stored = RegistryClient(registry.host).manifest(repository, "v2")
+    stored = RegistryClient(Registry.parse(registry.host)).manifest(repository, "v2")
     assert (stored is not None) == forward  # with forward=True the push happened; only the answer was lost
 
 
@@ -335,10 +339,12 @@ def test_outage_during_a_manifest_push(
     with pytest.raises(urllib.error.URLError) as refused:
         call("GET", f"http://{proxy.host}/v2/")
     assert isinstance(refused.value.reason, ConnectionRefusedError)
-    assert RegistryClient(registry.host).manifest(repository, "v2") is None
+    assert RegistryClient(Registry.parse(registry.host)).manifest(repository, "v2") is None
 
     proxy.up()
-    RegistryClient(proxy.host, attempts=1).put_manifest(repository, "v2", OCI_MANIFEST, image.manifest)
+    RegistryClient(Registry.parse(proxy.host), policy=RetryPolicy(attempts=1)).put_manifest(
+        repository, "v2", OCI_MANIFEST, image.manifest
+    )
     assert [e.outcome for e in proxy.requests(r"^PUT .*/manifests/")] == ["Outage", 201]
 
 
@@ -382,7 +388,7 @@ def test_docker_push_through_the_proxy(
         pushed = subprocess.run(["docker", "push", reference], capture_output=True, text=True, timeout=60)
         assert pushed.returncode == 0, pushed.stderr
         digest = re.search(r"digest: (sha256:[0-9a-f]{64})", pushed.stdout)
-        stored = RegistryClient(registry.host).manifest(repository, "v1")
+        stored = RegistryClient(Registry.parse(registry.host)).manifest(repository, "v1")
         assert digest and stored is not None and stored.digest == digest.group(1)
         assert proxy.requests(r"^PUT .*/manifests/v1$")[-1].outcome == 201
         assert all(isinstance(e.outcome, int) and e.outcome < 500 for e in proxy.log), proxy.log
@@ -400,7 +406,7 @@ def test_skopeo_copy_through_the_proxy(
     up = ["--dest-tls-verify=false", "--digestfile", str(tmp_path / "digest"), f"oci:{tmp_path / 'layout'}:v1", remote]
     copied = subprocess.run([skopeo, "copy", *up], capture_output=True, text=True, timeout=60)
     assert copied.returncode == 0, copied.stderr
-    stored = RegistryClient(registry.host).manifest(repository, "v1")
+    stored = RegistryClient(Registry.parse(registry.host)).manifest(repository, "v1")
     assert stored is not None and stored.digest == (tmp_path / "digest").read_text().strip()
 
     down = ["--src-tls-verify=false", remote, f"oci:{tmp_path / 'back'}:v1"]
