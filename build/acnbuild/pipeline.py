@@ -33,10 +33,11 @@ if TYPE_CHECKING:
 
 
 def resource_limits(cores: int | None = None) -> dict[str, int]:
-    """One ``go build`` already keeps about three cores busy (and shares work within a platform's batch): compiles
-    of independent platforms run side by side only when there are cores for them."""
+    """At most one compile per CPU. The binaries of one platform are compiled together (one ``go build`` shares
+    the standard library), so compiles that run side by side are other platforms' batches or dropgz installers,
+    which share nothing a single compiler could."""
     cores = cores or os.cpu_count() or 2
-    return {go_actions.RESOURCE: max(1, cores // 3)}
+    return {go_actions.RESOURCE: max(1, cores)}
 
 
 RESOURCE_LIMITS = resource_limits()
@@ -83,6 +84,7 @@ def plan(
     go = go_actions.GoPlanner(repo, chain, graph)
     images = image_planner.ImagePlanner(go, builder, config.builder, config.base_overrides, graph)
     layout = Layout(repo.root)
+    images.prefetch(targets)
     for target in targets:
         image = images.add(target)
         if push:

@@ -71,7 +71,8 @@ def parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--sku", action="append", help="only these Windows SKUs (repeatable); env OS_SKU_WIN")
     p.add_argument("--append", action="store_true", help="manifest: merge into the existing remote list")
     p.add_argument("--push", action="store_true", help="manifest: push the list after building it")
-    p.add_argument("-j", "--jobs", type=int, default=None, help="parallel actions, 1 or more (default: CPU count)")
+    p.add_argument("-j", "--jobs", type=int, default=None,
+                   help="parallel actions, 1 or more (default: 2 x CPU count; compiles: one per CPU)")  # fmt: skip
     p.add_argument("--remote-cache", metavar="REGISTRY/REPOSITORY",
                    help="fetch and store outputs by fingerprint there; env ACNBUILD_REMOTE_CACHE")  # fmt: skip
     p.add_argument("--remote-cache-mode", choices=REMOTE_CACHE_MODES,
@@ -101,6 +102,12 @@ def remote_cache_mode(text: str | None, source: str) -> str:
     if mode not in REMOTE_CACHE_MODES:
         raise UserError(f"{source}={mode!r} is not a remote cache mode", hint="use read or readwrite")
     return mode
+
+
+def default_jobs() -> int:
+    """Image builds and pushes mostly wait on an engine or a registry, so twice as many as there are CPUs run at
+    once; the CPU-bound compiles are held to one per CPU by the pipeline's resource limits."""
+    return 2 * (os.cpu_count() or 1)
 
 
 def default_platform(env: Mapping[str, str]) -> str:
@@ -143,7 +150,7 @@ def resolve(posargs: Sequence[str], *, prog: str = "nox", env: Mapping[str, str]
         builder=builder,
         dry_run=args.dry_run,
         json=args.json,
-        jobs=args.jobs or (os.cpu_count() or 2),  # None: one per CPU
+        jobs=args.jobs or default_jobs(),
         components=tuple(args.component or ()),
         base_overrides=overrides,
         skus=skus,

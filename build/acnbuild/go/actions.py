@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,7 +13,7 @@ from ..paths import Layout
 from ..platforms import Platform
 from ..versioning import component_version
 from . import installer
-from .compile import BUILD_FLAGS, GoBuild, batchable, compile_batch, compile_binary, fingerprint
+from .compile import BUILD_FLAGS, GoBuild, batchable, compile_batch, compile_binary, fingerprint, prefetch_sources
 from .toolchain import GoToolchain
 from .toolchain import lock_path as toolchain_lock_path
 
@@ -83,6 +83,17 @@ class GoPlanner:
         self.batches: dict[Platform, GoBatch] = {}
         lock = toolchain_lock_path(repo.root)
         self.toolchain_lock = file_digest(lock) if lock.is_file() else ""
+
+    def prefetch(self, wanted: Iterable[tuple[Component, Platform, str]]) -> None:
+        """Ask go list once per platform for every binary these components need (theirs and their installers')."""
+        if self.toolchain is None:
+            return
+        builds = []
+        for component, platform, version in wanted:
+            builds += [GoBuild(b, platform, version) for b in component.binaries]
+            for name in component.installer.binaries if component.installer else ():
+                builds.append(GoBuild(self.repo.binary(name)[1], platform, version))
+        prefetch_sources(self.toolchain, self.root, builds)
 
     def _toolchain(self) -> GoToolchain:
         if self.toolchain is None:

@@ -13,6 +13,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..atomic import atomic_path, atomic_write
 from ..engine.fingerprint import combine, files_digest
@@ -95,50 +96,105 @@ def source_files(toolchain: GoToolchain, root: Path, build: GoBuild) -> list[Pat
 
     ``go list`` answers; its answer is kept while ``listing_state`` of the directories it named is unchanged.
     """
-    cache_file = Layout(root).caches / "golist.json"
-    slot = f"{build.binary.package}|{build.platform}|{toolchain.version}"
+    cached = _read_listings(root)
+    found = _kept(root, cached, toolchain, build)
+    if found is not None:
+        return found
+    asked = time.time_ns()
+    answers = _go_list(toolchain, root, [build])
+    _keep(root, cached, toolchain, answers, asked)
+    return answers[build]
+
+
+def prefetch_sources(toolchain: GoToolchain, root: Path, builds: Sequence[GoBuild]) -> None:
+    """Ask ``go list`` once per platform for every build whose kept answer is stale, so a fresh checkout plans
+    with one go list per platform instead of one per binary; ``source_files`` then finds the answers kept."""
+    cached = _read_listings(root)
+    by_platform: dict[Platform, list[GoBuild]] = {}
+    for build in dict.fromkeys(builds):
+        if _kept(root, cached, toolchain, build) is None:
+            by_platform.setdefault(build.platform, []).append(build)
+    for group in by_platform.values():
+        if len(group) > 1:
+            asked = time.time_ns()
+            _keep(root, cached, toolchain, _go_list(toolchain, root, group), asked)
+
+
+def _slot(toolchain: GoToolchain, build: GoBuild) -> str:
+    return f"{build.binary.package}|{build.platform}|{toolchain.version}"
+
+
+def _read_listings(root: Path) -> dict[str, Any]:
     try:
-        cached = json.loads(cache_file.read_text())
+        cached = json.loads((Layout(root).caches / "golist.json").read_text())
     except (OSError, ValueError):
-        cached = {}
-    entry = cached.get(slot)
+        return {}
+    return cached if isinstance(cached, dict) else {}
+
+
+def _kept(root: Path, cached: dict[str, Any], toolchain: GoToolchain, build: GoBuild) -> list[Path] | None:
+    entry = cached.get(_slot(toolchain, build))
     if isinstance(entry, dict) and entry.get("state") == listing_state(root, entry.get("files", [])):
         return [root / f for f in entry["files"]]
-    asked = time.time_ns()
-    files = _go_list(toolchain, root, build)
-    relative = [str(f.relative_to(root)) for f in files]
-    if _changed_since(root, relative, asked):
-        return files  # something changed while go list read the tree: answer this once, keep nothing
-    cached[slot] = {"files": relative, "state": listing_state(root, relative)}
-    with contextlib.suppress(OSError):  # a read-only checkout just asks go list every time
-        atomic_write(cache_file, json.dumps(cached))
-    return files
+    return None
 
 
-def _go_list(toolchain: GoToolchain, root: Path, build: GoBuild) -> list[Path]:
-    template = (
-        "{{if not .Standard}}{{.Dir}}\t{{range .GoFiles}}{{.}} {{end}}{{range .EmbedFiles}}{{.}} {{end}}"
-        "{{range .SFiles}}{{.}} {{end}}{{end}}"
-    )
+def _keep(
+    root: Path, cached: dict[str, Any], toolchain: GoToolchain, answers: dict[GoBuild, list[Path]], asked: int
+) -> None:
+    kept = False
+    for build, files in answers.items():
+        relative = [str(f.relative_to(root)) for f in files]
+        if _changed_since(root, relative, asked):
+            continue  # something changed while go list read the tree: use this answer once, keep nothing
+        cached[_slot(toolchain, build)] = {"files": relative, "state": listing_state(root, relative)}
+        kept = True
+    if kept:
+        with contextlib.suppress(OSError):  # a read-only checkout just asks go list every time
+            atomic_write(Layout(root).caches / "golist.json", json.dumps(cached))
+
+
+_LIST_TEMPLATE = (
+    '{{.ImportPath}}\t{{.Standard}}\t{{.Dir}}\t{{join .GoFiles " "}} {{join .EmbedFiles " "}} {{join .SFiles " "}}'
+    '\t{{join .Deps " "}}'
+)
+
+
+def _go_list(toolchain: GoToolchain, root: Path, builds: Sequence[GoBuild]) -> dict[GoBuild, list[Path]]:
+    """One ``go list -deps`` over the builds' packages (one platform): each build's non-standard closure."""
+    platform = builds[0].platform
+    packages = list(dict.fromkeys(b.binary.package for b in builds))
     result = subprocess.run(
-        [str(toolchain.go), "list", "-deps", "-f", template, build.binary.package],
+        [str(toolchain.go), "list", "-deps", "-f", _LIST_TEMPLATE, *packages],
         cwd=root,
-        env=toolchain.env(build.platform),
+        env=toolchain.env(platform),
         capture_output=True,
         text=True,
         check=False,
     )
     if result.returncode != 0:
-        raise UserError(f"go list {build.binary.package} failed:\n{result.stderr.strip()}")
-    files = [root / "go.mod"]
-    if (root / "go.sum").is_file():
-        files.append(root / "go.sum")
+        raise UserError(f"go list {' '.join(packages)} failed:\n{result.stderr.strip()}")
+    listed: dict[str, tuple[bool, Path, list[str], list[str]]] = {}
+    by_dir: dict[Path, str] = {}
     for line in result.stdout.splitlines():
         if not line.strip():
             continue
-        directory, _, names = line.partition("\t")
-        files.extend(Path(directory) / name for name in names.split())
-    return files
+        import_path, standard, where, names, deps = [*line.split("\t"), "", "", "", ""][:5]
+        listed[import_path] = (standard == "true", Path(where), names.split(), deps.split())
+        by_dir[Path(where)] = import_path
+    base = [root / "go.mod", *([root / "go.sum"] if (root / "go.sum").is_file() else [])]
+    answers = {}
+    for build in builds:
+        top = by_dir.get((root / build.binary.package).resolve())
+        if top is None:
+            raise UserError(f"go list did not list {build.binary.package}")
+        files = list(base)
+        for dependency in [top, *listed[top][3]]:
+            is_standard, directory, file_names, _ = listed.get(dependency, (True, Path(), [], []))
+            if not is_standard:
+                files.extend(directory / name for name in file_names)
+        answers[build] = files
+    return answers
 
 
 def fingerprint(toolchain: GoToolchain | None, root: Path, build: GoBuild, toolchain_lock: str = "") -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ..engine.fingerprint import combine_known, file_digest, files_digest
@@ -31,6 +32,10 @@ class ImagePlanner:
         self.builder_name = builder_name
         self.overrides = overrides
         self.graph = graph
+
+    def prefetch(self, targets: Sequence[ImageTarget]) -> None:
+        """Let the Go layer list every package these targets compile in one go (one go list per platform)."""
+        self.go.prefetch((t.component, t.platform, t.version) for t in targets)
 
     def add(self, target: ImageTarget) -> Action:
         component, platform = target.component, target.platform
