@@ -13,11 +13,20 @@ from ..paths import Layout
 from ..platforms import Platform
 from ..versioning import component_version
 from . import installer
-from .compile import BUILD_FLAGS, GoBuild, batchable, compile_batch, compile_binary, fingerprint, prefetch_sources
+from .compile import (
+    BUILD_FLAGS,
+    GoBuild,
+    batchable,
+    compile_batch,
+    compile_binary,
+    fingerprint,
+    prefetch_sources,
+    source_key,
+)
 from .toolchain import GoToolchain
 from .toolchain import lock_path as toolchain_lock_path
 
-RESOURCE = "go"  # Go already uses every core: one compiler at a time
+RESOURCE = "go"  # compiles: the pipeline holds them to one per CPU
 
 
 @dataclass(frozen=True)
@@ -81,6 +90,7 @@ class GoPlanner:
         self.toolchain = toolchain
         self.graph = graph
         self.batches: dict[Platform, GoBatch] = {}
+        self.sources: dict[str, list[Path]] = {}  # go list answers of this plan (prefetch), by source_key
         lock = toolchain_lock_path(repo.root)
         self.toolchain_lock = file_digest(lock) if lock.is_file() else ""
 
@@ -93,7 +103,10 @@ class GoPlanner:
             builds += [GoBuild(b, platform, version) for b in component.binaries]
             for name in component.installer.binaries if component.installer else ():
                 builds.append(GoBuild(self.repo.binary(name)[1], platform, version))
-        prefetch_sources(self.toolchain, self.root, builds)
+        self.sources.update(prefetch_sources(self.toolchain, self.root, builds))
+
+    def _sources(self, build: GoBuild) -> list[Path] | None:
+        return self.sources.get(source_key(self.toolchain, build)) if self.toolchain else None
 
     def _toolchain(self) -> GoToolchain:
         if self.toolchain is None:
@@ -116,7 +129,7 @@ class GoPlanner:
                 id=action_id,
                 kind=ActionKind.GO_BINARY,
                 summary=f"compile {binary.name}{platform.exe_suffix} for {platform} ({version})",
-                fingerprint=fingerprint(self.toolchain, self.root, build, self.toolchain_lock),
+                fingerprint=fingerprint(self.toolchain, self.root, build, self.toolchain_lock, self._sources(build)),
                 resource=RESOURCE,
                 step=step,
                 details={

