@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -77,6 +78,13 @@ class Component:
     files: tuple[str, ...] = ()
     build_args: tuple[tuple[str, str], ...] = ()
     installer: Installer | None = None
+    # The BUILD.yaml as messages name it, and the 1-based line of a key path (e.g. ("images", "linux", "target")).
+    display: str = ""
+    line_of: Callable[[tuple[str | int, ...]], int] = field(default=lambda keys: 1, compare=False, repr=False)
+
+    def where(self, *keys: str | int) -> str:
+        """``components/<name>/BUILD.yaml:<line>``: where a message about ``keys`` should point."""
+        return f"{self.display or self.build_file}:{self.line_of(tuple(keys))}"
 
     def supports(self, platform: Platform) -> bool:
         return any(p.same_target(platform) for p in self.platforms)

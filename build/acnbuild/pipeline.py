@@ -62,20 +62,25 @@ def plan(
     ``offline`` (plan, --dry-run): installs nothing and contacts no engine; the toolchain and the builder are used
     only if already installed, else the fingerprints that need them are unknown.
     """
+    layout = Layout(repo.root)
+    for target in targets:  # bad input first: nothing installed, no engine or registry contacted
+        image_planner.check_dockerfile(target, layout)
     chain = toolchain.locate(repo.root) if offline else toolchain.ensure(repo.root)
-    builder = builders.select_for_plan(config.builder) if offline else builders.select(config.builder)
+    builder = builders.select_for_plan(config.builder) if offline else builders.select(config.builder, engine=False)
     if builder is not None:
         for target in targets:
             builder.check_platform(target.platform)
     graph = PlanBuilder()
     go = go_actions.GoPlanner(repo, chain, graph)
     images = image_planner.ImagePlanner(go, builder, config.builder, config.base_overrides, graph)
-    layout = Layout(repo.root)
     for target in targets:
         image = images.add(target)
         if push:
             graph.add(push_action(builder, config.builder, layout, target, image))
-    return graph.plan()
+    built = graph.plan()
+    if not offline:
+        builders.select(config.builder)  # the engine must answer before anything runs (exit 2 if not)
+    return built
 
 
 def execute(repo: Repository, config: Settings, build_plan: Plan, observer: Observer | None = None) -> list[Outcome]:

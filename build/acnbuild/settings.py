@@ -82,7 +82,8 @@ def resolve(posargs: Sequence[str], *, prog: str = "nox", env: Mapping[str, str]
     env = os.environ if env is None else env
     args = parser(prog).parse_args(list(posargs))
     platform_texts = args.platform or [default_platform(env)]
-    platforms = tuple(dict.fromkeys(Platform.parse(t) for t in platform_texts))
+    platforms = tuple(dict.fromkeys(_platform(t, "--platform" if args.platform else _platform_source(env))
+                                    for t in platform_texts))  # fmt: skip
     registry_source = "--registry" if args.registry else "IMAGE_REGISTRY"
     registry = Registry.parse(args.registry or env.get("IMAGE_REGISTRY") or DEFAULT_REGISTRY, source=registry_source)
     builder = args.builder or env.get("CONTAINER_BUILDER") or DEFAULT_BUILDER
@@ -113,6 +114,18 @@ def resolve(posargs: Sequence[str], *, prog: str = "nox", env: Mapping[str, str]
         append=args.append,
         push=args.push,
     )
+
+
+def _platform_source(env: Mapping[str, str]) -> str:
+    return "PLATFORM" if env.get("PLATFORM") else "GOOS/GOARCH"
+
+
+def _platform(text: str, source: str) -> Platform:
+    """``Platform.parse``, with the option or variable it came from named in the message."""
+    try:
+        return Platform.parse(text)
+    except UserError as error:
+        raise UserError(f"{source}: {error.message}", hint=error.hint) from None
 
 
 def _words(text: str) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import contained
 from ..engine.fingerprint import combine_known, file_digest, files_digest
 from ..engine.plan import Action, PlanBuilder
 from ..go.actions import GoPlanner
@@ -18,6 +19,16 @@ from .recipe import make_recipe
 from .step import ImageBuildStep
 
 RESOURCE = "image"
+
+
+def check_dockerfile(target: ImageTarget, layout: Layout) -> None:
+    """The target's Dockerfile is COPY-only, pins every image it names and has the target stage (exit 2 if not)."""
+    component = target.component
+    os_image = component.os_image(target.platform)
+    data = contained.read_bytes(component.directory, os_image.dockerfile.name)
+    parsed = dockerfile.Dockerfile.read(os_image.dockerfile, layout.relative(os_image.dockerfile), data)
+    os_name = target.platform.os
+    parsed.check(os_image.target, where=f"{component.where('images', os_name, 'target')}: images.{os_name}.target")
 
 
 class ImagePlanner:
@@ -36,8 +47,7 @@ class ImagePlanner:
         component, platform = target.component, target.platform
         os_image = component.os_image(platform)
         display = self.layout.relative(os_image.dockerfile)
-        dockerfile.check_pinned(os_image.dockerfile, display)
-        dockerfile.require_target(os_image.dockerfile, os_image.target, display)
+        check_dockerfile(target, self.layout)
 
         inputs = [self.go.binary(b, platform, target.version) for b in component.binaries]
         binaries = {b.file_name(platform): self.layout.binary(b.name, platform) for b in component.binaries}
