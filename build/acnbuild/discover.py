@@ -20,7 +20,7 @@ import yaml
 from . import contained
 from .atomic import atomic_write
 from .errors import UserError
-from .model import Component, GoBinary, Installer, OsImage, Repository, VersionRule, WindowsSku
+from .model import Component, GoBinary, Installer, OsImage, Repository, Smoke, VersionRule, WindowsSku
 from .paths import Layout
 from .platforms import Platform
 
@@ -340,7 +340,14 @@ def _to_component(data: dict[str, Any], nodes: Callable[[], yaml.Node], path: Pa
             WindowsSku(name=sku, os_version=value["os_version"], base=value.get("base", spec["base"]))
             for sku, value in spec.get("skus", {}).items()
         )
-        images[os_name] = OsImage(dockerfile=dockerfile, target=spec["target"], base=spec["base"], skus=skus)
+        smoke = spec.get("smoke")
+        images[os_name] = OsImage(
+            dockerfile=dockerfile,
+            target=spec["target"],
+            base=spec["base"],
+            skus=skus,
+            smoke=_smoke(smoke) if smoke is not None else None,
+        )
     for platform in platforms:
         if platform.os not in images:
             raise UserError(
@@ -374,6 +381,17 @@ def _to_component(data: dict[str, Any], nodes: Callable[[], yaml.Node], path: Pa
         installer=installer,
         display=rel,
         line_of=lambda keys: _line_of(nodes(), list(keys)),
+    )
+
+
+def _smoke(spec: dict[str, Any]) -> Smoke:
+    entrypoint = spec.get("entrypoint")
+    return Smoke(
+        args=tuple(spec.get("args", ())),
+        entrypoint=tuple(entrypoint) if entrypoint is not None else None,
+        output=spec.get("output"),
+        exit_code=int(spec.get("exit_code", 0)),
+        timeout=float(spec.get("timeout", 60)),
     )
 
 

@@ -17,6 +17,7 @@ class ActionKind(StrEnum):
     GO_BINARY = "go-binary"
     INSTALLER = "installer"
     IMAGE = "image"
+    SMOKE = "smoke"
     PUSH = "push"
 
 
@@ -49,11 +50,26 @@ class WindowsSku:
 
 
 @dataclass(frozen=True)
+class Smoke:
+    """How an image is started before it may be pushed, and what it must answer."""
+
+    args: tuple[str, ...] = ()
+    entrypoint: tuple[str, ...] | None = None  # replaces the image's own (e.g. a binary instead of powershell.exe)
+    output: str | None = None  # a line stdout must hold; ``{version}`` is the image's version
+    exit_code: int = 0
+    timeout: float = 60.0
+
+    def expected_output(self, version: str) -> str | None:
+        return self.output.replace("{version}", version) if self.output is not None else None
+
+
+@dataclass(frozen=True)
 class OsImage:
     dockerfile: Path
     target: str
     base: str
     skus: tuple[WindowsSku, ...] = ()
+    smoke: Smoke | None = None
 
 
 @dataclass(frozen=True)

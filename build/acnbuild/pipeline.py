@@ -20,6 +20,8 @@ from .go import actions as go_actions
 from .go import toolchain
 from .image import builders
 from .image import planner as image_planner
+from .image.recipe import archive_path
+from .image.smoke import smoke_action
 from .model import ActionKind, Component, Repository
 from .paths import Layout
 from .platforms import Platform
@@ -75,8 +77,13 @@ def plan(
     images = image_planner.ImagePlanner(go, builder, config.builder, config.base_overrides, graph)
     for target in targets:
         image = images.add(target)
+        gate = image
+        spec = target.component.os_image(target.platform).smoke
+        if spec is not None:  # build -> start -> push: an image that does not start is never pushed
+            archive = archive_path(layout, target) if target.platform.os == "windows" else None
+            gate = graph.add(smoke_action(target, spec, builder, config.builder, image, archive))
         if push:
-            graph.add(push_action(builder, config.builder, layout, target, image))
+            graph.add(push_action(builder, config.builder, layout, target, image, gate))
     built = graph.plan()
     if not offline:
         builders.select(config.builder)  # the engine must answer before anything runs (exit 2 if not)

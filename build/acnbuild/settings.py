@@ -4,23 +4,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform as host_platform
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .errors import UserError
 from .image.bases import BaseOverrides
 from .image.builders import NAMES as BUILDERS
-from .platforms import Platform
+from .platforms import Platform, host_arch
 from .references import Registry
 
 DEFAULT_REGISTRY = "acnpublic.azurecr.io"
 DEFAULT_BUILDER = "docker"
-
-
-def host_arch() -> str:
-    machine = host_platform.machine().lower()
-    return {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64", "amd64": "amd64"}.get(machine, machine)
 
 
 @dataclass(frozen=True)

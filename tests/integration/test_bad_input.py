@@ -195,8 +195,10 @@ CASES: dict[str, Case] = {
         expect=("images.linux.dockerfile: nope.Dockerfile does not exist",),
     ),
     "dockerfile-symlink-out": Case(
-        both(symlink("cns", "evil.Dockerfile", "/etc/hostname"),
-             replace("cns", "dockerfile: linux.Dockerfile", "dockerfile: evil.Dockerfile")),  # fmt: skip
+        both(
+            symlink("cns", "evil.Dockerfile", "/etc/hostname"),
+            replace("cns", "dockerfile: linux.Dockerfile", "dockerfile: evil.Dockerfile"),
+        ),  # fmt: skip
         expect=("images.linux.dockerfile: evil.Dockerfile is a symbolic link that leads outside cns/",),
     ),
     "target-missing": Case(
@@ -232,10 +234,16 @@ CASES: dict[str, Case] = {
     ),
     "registry-scheme": Case(env={"IMAGE_REGISTRY": "https://registry.example.io"}, expect=("IMAGE_REGISTRY",)),
     "registry-port": Case(env={"IMAGE_REGISTRY": "localhost:99999"}, expect=("IMAGE_REGISTRY", "99999")),
-    "version-not-a-tag": Case(env={"CNS_VERSION": "v1.0/rc 1"}, expect=("$CNS_VERSION", "cannot be used in an image tag")),
-    "unknown-builder": Case(env={"CONTAINER_BUILDER": "kaniko"}, expect=("CONTAINER_BUILDER", "docker, podman, buildah")),
+    "version-not-a-tag": Case(
+        env={"CNS_VERSION": "v1.0/rc 1"}, expect=("$CNS_VERSION", "cannot be used in an image tag")
+    ),
+    "unknown-builder": Case(
+        env={"CONTAINER_BUILDER": "kaniko"}, expect=("CONTAINER_BUILDER", "docker, podman, buildah")
+    ),
     "jobs-zero": Case(args=("image-push", "cns", "-j", "0"), expect=("-j 0",)),
-    "unknown-option": Case(args=("image-push", "cns", "--frobnicate"), expect=("unrecognized arguments: --frobnicate",)),
+    "unknown-option": Case(
+        args=("image-push", "cns", "--frobnicate"), expect=("unrecognized arguments: --frobnicate",)
+    ),
     "unknown-component": Case(args=("image-push", "cnz"), expect=("unknown component 'cnz'", "azure-ipam")),
     "source-date-epoch": Case(env={"SOURCE_DATE_EPOCH": "yesterday"}, expect=("SOURCE_DATE_EPOCH='yesterday'",)),
     "base-override-malformed": Case(env={"BASE_IMAGE_OVERRIDES": "nonsense"}, expect=("BASE_IMAGE_OVERRIDES",)),

@@ -60,8 +60,14 @@ class PushStep:
 
 
 def push_action(
-    builder: Builder | None, builder_name: str, layout: Layout, target: ImageTarget, image: Action
+    builder: Builder | None,
+    builder_name: str,
+    layout: Layout,
+    target: ImageTarget,
+    image: Action,
+    gate: Action | None = None,
 ) -> Action:
+    """Push the image ``image`` builds, once ``gate`` (its smoke test) passed."""
     reference = target.reference
     parts = {"kind": "push", "image": image.fingerprint, "reference": str(reference)}
     return Action(
@@ -71,7 +77,7 @@ def push_action(
         fingerprint=combine_known(parts, [image.fingerprint]),
         resource=RESOURCE,
         step=PushStep(reference, builder, archive_path(layout, target)),
-        deps=(image.id,),
+        deps=tuple(dict.fromkeys((image.id, (gate or image).id))),
         details={**image.details, "reference": str(reference)},
     )
 
