@@ -198,7 +198,7 @@ CASES: dict[str, Case] = {
         both(
             symlink("cns", "evil.Dockerfile", "/etc/hostname"),
             replace("cns", "dockerfile: linux.Dockerfile", "dockerfile: evil.Dockerfile"),
-        ),  # fmt: skip
+        ),
         expect=("images.linux.dockerfile: evil.Dockerfile is a symbolic link that leads outside cns/",),
     ),
     "target-missing": Case(
