@@ -19,10 +19,12 @@ import yaml
 
 from . import contained
 from .atomic import atomic_write
+from .baselock import BaseLock
 from .errors import UserError
 from .model import Component, GoBinary, Installer, OsImage, Repository, Smoke, VersionRule, WindowsSku
 from .paths import Layout
 from .platforms import Platform
+from .references import Reference
 
 BUILD_FILE = "BUILD.yaml"
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -55,15 +57,17 @@ def find_root(start: Path | None = None) -> Path:
     )
 
 
-def load_repository(root: Path) -> Repository:
+def load_repository(root: Path, lock: BaseLock | None = None) -> Repository:
+    """Every component; bases are pinned from ``lock`` (default: the checkout's ``requirements/base-images.lock``)."""
     files = sorted((root / "components").glob(f"*/{BUILD_FILE}"))
     if not files:
         raise UserError(f"no components/*/{BUILD_FILE} under {root}", hint="run nox from the repository checkout")
     components: dict[str, Component] = {}
     validated = _read_validated(root)
     known = set(validated)
+    lock = lock or BaseLock.read(root)
     for path in files:
-        component = load_component(path, root, validated)
+        component = load_component(path, root, validated, lock)
         components[component.name] = component
     _refuse_duplicates(list(components.values()))
     binaries_seen = {b.name for c in components.values() for b in c.binaries}
@@ -122,6 +126,37 @@ def _mtime(path: Path) -> int:
         return 0
 
 
+def declared_bases(repo: Repository) -> list[tuple[str, str, str]]:
+    """Every base image the components use, as ``(reference, platform, where BUILD.yaml declares it)``."""
+    found = []
+    for component in repo.components.values():
+        for os_name, image in component.images.items():
+            platform = next((str(p) for p in component.platforms if p.os == os_name), f"{os_name}/amd64")
+            found.append((image.base, platform, component.where("images", os_name, "base")))
+            for sku in image.skus:
+                found.append((sku.base, platform, component.where("images", os_name, "skus", sku.name)))
+    return [item for item in found if item[0] != "scratch"]
+
+
+def lock_problems(repo: Repository, lock: BaseLock) -> list[str]:
+    """Where BUILD.yaml and the lock disagree: a base the lock does not pin, or a lock line no base uses."""
+    problems = []
+    used = set()
+    for base, _, where in declared_bases(repo):
+        parsed = Reference.parse(base)
+        key = f"{parsed.name}:{parsed.tag}" if parsed.tag else None
+        if key is None:
+            problems.append(f"{where}: {base} has no tag, so {lock.display} cannot pin it: name it name:tag")
+        elif key not in lock.entries:
+            problems.append(f"{where}: {key} is pinned in BUILD.yaml but not in {lock.display}")
+        elif lock.entries[key].digest != parsed.digest:
+            problems.append(f"{where}: {base} disagrees with {lock.where(key)}")
+        if key:
+            used.add(key)
+    problems += [f"{lock.where(key)}: {key} is used by no BUILD.yaml" for key in sorted(set(lock.entries) - used)]
+    return problems
+
+
 def _read_validated(root: Path) -> set[str]:
     try:
         return set(json.loads((Layout(root).caches / VALIDATED_CACHE).read_text()))
@@ -134,8 +169,11 @@ def _write_validated(root: Path, digests: set[str]) -> None:
         atomic_write(Layout(root).caches / VALIDATED_CACHE, json.dumps(sorted(digests)))
 
 
-def load_component(path: Path, root: Path, validated: set[str] | None = None) -> Component:
-    """Parse and validate one BUILD.yaml; ``validated`` holds digests known to pass (and gains this one)."""
+def load_component(
+    path: Path, root: Path, validated: set[str] | None = None, lock: BaseLock | None = None
+) -> Component:
+    """Parse and validate one BUILD.yaml; ``validated`` holds digests known to pass (and gains this one); bases are
+    pinned from ``lock`` (read from the checkout when not given)."""
     rel = _rel(path, root)
     text = _read_text(path, rel)
     _screen(text, rel)
@@ -160,7 +198,7 @@ def load_component(path: Path, root: Path, validated: set[str] | None = None) ->
     digest = hashlib.sha256((schema_text() + "\0" + text).encode()).hexdigest()
     if validated is None or digest not in validated:
         _validate(data, nodes(), rel)
-    component = _to_component(data, nodes, path, root)
+    component = _to_component(data, nodes, path, root, lock or BaseLock.read(root))
     if validated is not None:
         validated.add(digest)
     return component
@@ -303,7 +341,9 @@ def _line_of(node: yaml.Node | None, keys: list[Any]) -> int:
     return line
 
 
-def _to_component(data: dict[str, Any], nodes: Callable[[], yaml.Node], path: Path, root: Path) -> Component:
+def _to_component(
+    data: dict[str, Any], nodes: Callable[[], yaml.Node], path: Path, root: Path, lock: BaseLock
+) -> Component:
     rel = _rel(path, root)
     directory = path.parent
     name = directory.name
@@ -336,15 +376,26 @@ def _to_component(data: dict[str, Any], nodes: Callable[[], yaml.Node], path: Pa
         if "skus" in spec and os_name != "windows":
             raise UserError(f"{at('images', os_name, 'skus')}: images.{os_name}.skus: only Windows images have OS SKUs",
                             hint="move the skus under images.windows, or remove them")  # fmt: skip
+
+        def declared_at(*keys: str) -> Callable[[], str]:
+            return lambda: f"{at('images', *keys)}: images.{'.'.join(keys)}"
+
+        base = lock.resolve(spec["base"], declared_at(os_name, "base"))
         skus = tuple(
-            WindowsSku(name=sku, os_version=value["os_version"], base=value.get("base", spec["base"]))
+            WindowsSku(
+                name=sku,
+                os_version=value["os_version"],
+                base=lock.resolve(value["base"], declared_at(os_name, "skus", sku, "base"))
+                if "base" in value
+                else base,
+            )
             for sku, value in spec.get("skus", {}).items()
         )
         smoke = spec.get("smoke")
         images[os_name] = OsImage(
             dockerfile=dockerfile,
             target=spec["target"],
-            base=spec["base"],
+            base=base,
             skus=skus,
             smoke=_smoke(smoke) if smoke is not None else None,
         )

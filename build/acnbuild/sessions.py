@@ -215,3 +215,37 @@ def registry(posargs: Sequence[str]) -> None:
     else:
         found = local.status(directory)
         print(found.host if found else "stopped", flush=True)
+
+
+@for_people
+def base_lock(posargs: Sequence[str]) -> None:
+    """``check`` (the default) that BUILD.yaml and the base lock agree; ``refresh`` the lock from the registries."""
+    from . import baselock
+    from .errors import UserError
+    from .references import Reference
+
+    parser = argparse.ArgumentParser(prog="nox -s base-lock --")
+    parser.add_argument("action", nargs="?", default="check", choices=("check", "refresh"))
+    args = parser.parse_args(list(posargs))
+    root = discover.find_root()
+    lock = baselock.BaseLock.read(root)
+    if args.action == "check":
+        problems = discover.lock_problems(discover.load_repository(root, lock), lock)
+        if problems:
+            raise UserError("\n".join(problems), hint="nox -s base-lock -- refresh (registries reachable), or fix it")
+        report.console.print(f"{lock.display} pins every base image the components use ({len(lock.entries)})")
+        return
+    wanted = []
+    for base, platform, where in discover.declared_bases(discover.load_repository(root, lock.lenient())):
+        parsed = Reference.parse(base)
+        if parsed.tag is None:
+            raise UserError(f"{where}: {base} has no tag to look up", hint="name bases name:tag")
+        key = f"{parsed.name}:{parsed.tag}"
+        if parsed.digest and key not in lock.entries:
+            report.console.print(f"note: {where}: {base} is pinned in BUILD.yaml itself; left as it is")
+            continue
+        wanted.append((key, platform))
+    for key, (old, new) in sorted(baselock.refresh(lock, wanted).items()):
+        change = "unchanged" if old == new else f"{old or 'not pinned'} -> {new}"
+        report.console.print(f"{key}: {change}")
+    print(lock.display, flush=True)

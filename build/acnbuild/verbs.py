@@ -68,6 +68,11 @@ VERBS: tuple[Verb, ...] = (
         "sessions:qemu_user_static",
     ),
     Verb(
+        "base-lock",
+        "Compare BUILD.yaml bases with requirements/base-images.lock (-- refresh: new digests via skopeo).",
+        "sessions:base_lock",
+    ),
+    Verb(
         "tests",
         "Run unit and integration tests (real engine, registry, builders); pytest args after --.",
         "checks:tests",
