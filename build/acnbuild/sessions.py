@@ -226,6 +226,7 @@ def base_lock(posargs: Sequence[str]) -> None:
 
     parser = argparse.ArgumentParser(prog="nox -s base-lock --")
     parser.add_argument("action", nargs="?", default="check", choices=("check", "refresh"))
+    parser.add_argument("bases", nargs="*", metavar="NAME:TAG", help="refresh only these bases (default: all)")
     args = parser.parse_args(list(posargs))
     root = discover.find_root()
     lock = baselock.BaseLock.read(root)
@@ -244,7 +245,11 @@ def base_lock(posargs: Sequence[str]) -> None:
         if parsed.digest and key not in lock.entries:
             report.console.print(f"note: {where}: {base} is pinned in BUILD.yaml itself; left as it is")
             continue
-        wanted.append((key, platform))
+        if not args.bases or key in args.bases:
+            wanted.append((key, platform))
+    unknown = sorted(set(args.bases) - {key for key, _ in wanted})
+    if unknown:
+        raise UserError(f"no component uses the base {', '.join(unknown)}", hint="name bases as BUILD.yaml does")
     for key, (old, new) in sorted(baselock.refresh(lock, wanted).items()):
         change = "unchanged" if old == new else f"{old or 'not pinned'} -> {new}"
         report.console.print(f"{key}: {change}")
