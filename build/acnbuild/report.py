@@ -153,3 +153,14 @@ def print_lists(results: dict[str, dict[str, Any]]) -> None:
             extra = "/" + p["variant"] if p.get("variant") else ""
             extra += f" os.version={p['os.version']}" if p.get("os.version") else ""
             console.print(f"    {p['os']}/{p['architecture']}{extra}  {entry['digest']}", style="dim")
+
+
+def print_reproducibility(rows: Sequence[tuple[str, str, str, str, bool]]) -> None:
+    """verify-reproducible: each compared result of the two builds."""
+    table = Table(title="reproducibility", title_justify="left")
+    for column in ("action", "result", "first build", "second build", "same"):
+        table.add_column(column)
+    for action, what, first, second, same in rows:
+        mark = "[green]yes[/]" if same else "[bold red]NO[/]"
+        table.add_row(action, what, first.removeprefix("sha256:")[:16], second.removeprefix("sha256:")[:16], mark)
+    console.print(table)
