@@ -141,7 +141,7 @@ def test_an_edit_undone_during_the_compile_is_still_noticed(monorepo_copy: Path,
     source = monorepo_copy / "components/cns/cmd/azure-cns/main.go"
     real = compile.compile_binary
 
-    def compile_while_editing(toolchain, root, job, output, log, verify=None):  # type: ignore[no-untyped-def]
+    def compile_while_editing(toolchain, root, job, output, log, verify=None):
         def edit_and_undo_then_verify() -> None:
             text = source.read_text()
             source.write_text(text + "\n// saved by an editor mid-compile\n")
@@ -160,7 +160,7 @@ def test_an_edit_undone_during_the_compile_is_still_noticed(monorepo_copy: Path,
     assert not layout.binary("azure-cns", AMD64).exists()
 
 
-def pipeline_plan(root: Path):  # type: ignore[no-untyped-def]
+def pipeline_plan(root: Path):
     from acnbuild import discover, settings
 
     repo = discover.load_repository(root)
@@ -169,7 +169,7 @@ def pipeline_plan(root: Path):  # type: ignore[no-untyped-def]
     return repo, config, pipeline.plan(repo, config, targets)
 
 
-def pipeline_execute(root: Path, planned) -> list[Outcome]:  # type: ignore[no-untyped-def]
+def pipeline_execute(root: Path, planned) -> list[Outcome]:
     repo, config, built = planned
     return pipeline.execute(repo, config, built)
 
