@@ -10,6 +10,7 @@ import functools
 import hashlib
 import json
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -233,11 +234,20 @@ def _yaml_error(exc: yaml.YAMLError, rel: str) -> UserError:
     return UserError(f"{where}: not valid YAML: {problem}", hint="check indentation, colons and closing brackets")
 
 
+@dataclass
+class _Open:
+    """A mapping or sequence open in the event stream; a mapping alternates keys and values."""
+
+    is_mapping: bool
+    keys: set[str] = field(default_factory=set)
+    expecting_key: bool = True
+
+
 def _screen(text: str, rel: str) -> None:
     """Refuse, from the event stream alone (nothing is built or expanded), what safe loading would let through:
     aliases (``*name``: a few hundred bytes of them expand to gigabytes), keys given twice in one mapping (YAML
     keeps the last silently), and nesting deeper than any BUILD.yaml needs."""
-    frames: list[tuple[set[str], list[bool]] | None] = []  # per open collection: mapping keys, expecting a key?
+    frames: list[_Open] = []  # the collections open at this point of the stream
     try:
         for event in yaml.parse(text, Loader=_LOADER):
             line = event.start_mark.line + 1 if event.start_mark else 1
@@ -246,20 +256,18 @@ def _screen(text: str, rel: str) -> None:
                     f"{rel}:{line}: YAML aliases (*{event.anchor}) are not allowed in BUILD.yaml",
                     hint="write the value out where it is used (aliases, `<<` merges included, are refused)",
                 )
-            if isinstance(event, (yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-                parent = frames[-1] if frames else None
-                if parent is not None:
-                    keys, expecting_key = parent
-                    if expecting_key[0] and isinstance(event, yaml.ScalarEvent):
-                        if event.value in keys:
-                            raise UserError(
-                                f"{rel}:{line}: key {event.value[:MAX_MESSAGE]!r} appears twice in the same mapping",
-                                hint="keep one of them (YAML would silently use the last)",
-                            )
-                        keys.add(event.value)
-                    expecting_key[0] = not expecting_key[0]
+            if isinstance(event, (yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent)) and frames:
+                parent = frames[-1]
+                if parent.is_mapping and parent.expecting_key and isinstance(event, yaml.ScalarEvent):
+                    if event.value in parent.keys:
+                        raise UserError(
+                            f"{rel}:{line}: key {event.value[:MAX_MESSAGE]!r} appears twice in the same mapping",
+                            hint="keep one of them (YAML would silently use the last)",
+                        )
+                    parent.keys.add(event.value)
+                parent.expecting_key = parent.is_mapping and not parent.expecting_key
             if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-                frames.append((set(), [True]) if isinstance(event, yaml.MappingStartEvent) else None)
+                frames.append(_Open(is_mapping=isinstance(event, yaml.MappingStartEvent)))
                 if len(frames) > MAX_DEPTH:
                     raise UserError(f"{rel}:{line}: nested more than {MAX_DEPTH} levels deep",
                                     hint="a BUILD.yaml nests at most a few levels (see the schema)")  # fmt: skip

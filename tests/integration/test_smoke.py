@@ -30,19 +30,21 @@ def in_registry(reference: str) -> bool:
 def test_an_image_whose_binary_exits_1_is_built_but_never_pushed(monorepo_copy: Path, registry, docker_client) -> None:
     main = monorepo_copy / "components/cns/cmd/azure-cns/main.go"
     main.write_text(main.read_text().replace("func main() {\n", "func main() {\n\tos.Exit(1)\n", 1))
-    result = acnbuild("image-push", "cns", "--registry", registry.host, "--json", cwd=monorepo_copy)
+    env = {"CNS_VERSION": "v1.8.12-exits-1"}  # a tag of its own in the session's registry
+    result = acnbuild("image-push", "cns", "--registry", registry.host, "--json", cwd=monorepo_copy, env=env)
     assert result.returncode == 1, result.stderr
     assert "smoke test of" in result.stderr and "exit code 1, expected 0" in result.stderr
     assert "it will not be pushed" in result.stderr
-    plan = acnbuild("plan", "--component", "cns", "--registry", registry.host, "--json", cwd=monorepo_copy)
+    plan = acnbuild("plan", "--component", "cns", "--registry", registry.host, "--json", cwd=monorepo_copy, env=env)
     image = next(a for a in json.loads(plan.stdout)["actions"] if a["kind"] == "image")
     reference = image["reference"]
+    assert reference.endswith(":linux-amd64-v1.8.12-exits-1")
     assert docker_client.images.get(reference)  # built ...
     assert not in_registry(reference)  # ... never pushed
     listed = acnbuild("manifest", "--component", "cns", "--platform", "linux/amd64", "--push", "--registry",
-                      registry.host, cwd=monorepo_copy)  # fmt: skip
+                      registry.host, cwd=monorepo_copy, env=env)  # fmt: skip
     assert listed.returncode == 2 and "is not in the registry" in listed.stderr
-    assert not in_registry(f"{registry.host}/azure-cns:{image['version']}")  # no list includes it
+    assert not in_registry(f"{registry.host}/azure-cns:v1.8.12-exits-1")  # no list includes it
 
 
 def test_a_wrong_version_line_fails_the_smoke_and_the_push(monorepo_copy: Path, registry) -> None:

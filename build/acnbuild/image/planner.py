@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 from typing import Any
 
 from .. import contained
+from ..atomic import atomic_write
 from ..engine.fingerprint import combine_known, file_digest, files_digest
 from ..engine.plan import Action, PlanBuilder
 from ..go import installer
@@ -24,14 +28,34 @@ from .step import ImageBuildStep
 RESOURCE = "image"
 
 
+# Dockerfiles (content + target stage) known to pass the rules, kept like discover's validated BUILD.yaml digests:
+# a no-op build then reads each Dockerfile once and parses none.
+_CHECKED_CACHE = "checked-dockerfiles.json"
+_RULES = "copy-only v1"
+
+
 def check_dockerfile(target: ImageTarget, layout: Layout) -> None:
     """The target's Dockerfile is COPY-only, pins every image it names and has the target stage (exit 2 if not)."""
     component = target.component
     os_image = component.os_image(target.platform)
     data = contained.read_bytes(component.directory, os_image.dockerfile.name)
+    key = hashlib.sha256(b"\0".join([_RULES.encode(), os_image.target.encode(), data])).hexdigest()
+    checked = _checked(layout)
+    if key in checked:
+        return
     parsed = dockerfile.Dockerfile.read(os_image.dockerfile, layout.relative(os_image.dockerfile), data)
     os_name = target.platform.os
     parsed.check(os_image.target, where=f"{component.where('images', os_name, 'target')}: images.{os_name}.target")
+    checked.add(key)
+    with contextlib.suppress(OSError):  # a read-only checkout just checks every time
+        atomic_write(layout.caches / _CHECKED_CACHE, json.dumps(sorted(checked)))
+
+
+def _checked(layout: Layout) -> set[str]:
+    try:
+        return set(json.loads((layout.caches / _CHECKED_CACHE).read_text()))
+    except (OSError, ValueError):
+        return set()
 
 
 class ImagePlanner:
