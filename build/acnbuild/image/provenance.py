@@ -19,13 +19,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import __version__
-from ..go.buildinfo import GoBuildInfo
 from ..references import Reference
 from .dockerfile import Dockerfile
-from .sbom import SbomBinary
-from .sbom import image_sbom as render
+
+if TYPE_CHECKING:
+    from ..go.buildinfo import GoBuildInfo
 
 SBOM_STAGE = "acnbuild-sbom"
 SBOM_DIRECTORY = "sbom"  # in the staged context
@@ -123,6 +124,9 @@ def image_sbom(
     read_info: Callable[[Path], GoBuildInfo],
 ) -> bytes:
     """The SBOM of one image: every binary it holds at its path, embedded payloads as ``<installer>!/<name>``."""
+    from .sbom import SbomBinary  # cyclonedx-python-lib loads in ~0.5 s: only when an image is really built
+    from .sbom import image_sbom as render
+
     binaries = []
     for item in inputs:
         holder = locations.get(item.inside or item.staged)
