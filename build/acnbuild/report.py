@@ -87,15 +87,31 @@ _STATUS_STYLE = {Status.BUILT: "green", Status.CACHED: "cyan", Status.REMOTE_HIT
 _PUSH_WORDS = {Status.BUILT: "pushed", Status.CACHED: "present"}
 
 
+# A smoke test that ran says "passed" (now or before); one that could not run says so.
+_SMOKE_WORDS = {Status.BUILT: "passed", Status.CACHED: "passed"}
+
+
 def status_word(outcome: Outcome) -> str:
     if outcome.action.kind == ActionKind.PUSH:
         return _PUSH_WORDS.get(outcome.status, outcome.status.value)
+    if outcome.action.kind == ActionKind.SMOKE:
+        if outcome.result.get("ran") is False and outcome.status in _SMOKE_WORDS:
+            return "not run"
+        return _SMOKE_WORDS.get(outcome.status, outcome.status.value)
     return outcome.status.value
 
 
 def _finished_line(outcome: Outcome) -> str:
     style = _STATUS_STYLE.get(outcome.status, "")
     return f"[{style}]{status_word(outcome):>10}[/] {outcome.action.summary} [dim]({outcome.seconds:.1f}s)[/]"
+
+
+def _details(outcome: Outcome, out: Output | Console) -> None:
+    """Under a finished action's line: its error, and a note its result carries."""
+    if outcome.error and outcome.status is Status.FAILED:
+        out.print(outcome.error, style="red", markup=False)
+    if outcome.result.get("note"):
+        out.print(f"note: {outcome.result['note']}", style="yellow", markup=False)
 
 
 class Progress:
@@ -126,8 +142,7 @@ class Progress:
 
     def show(self, outcome: Outcome) -> None:
         console.print(_finished_line(outcome))
-        if outcome.error and outcome.status is Status.FAILED:
-            console.print(outcome.error, style="red", markup=False)
+        _details(outcome, console)
 
 
 class PlainProgress(Progress):
@@ -165,8 +180,7 @@ class PlainProgress(Progress):
 
     def show(self, outcome: Outcome) -> None:
         self._say(f"{_finished_line(outcome)} [dim]{self.done}/{self.total}[/]")
-        if outcome.error and outcome.status is Status.FAILED:
-            console.print(outcome.error, style="red", markup=False)
+        _details(outcome, console)
 
     def _beat(self) -> None:
         while not self._stop.wait(min(1.0, self.heartbeat)):
@@ -225,8 +239,7 @@ class LiveProgress(Progress):
         if task is not None:
             self._display.remove_task(task)
         self._display.console.print(_finished_line(outcome))
-        if outcome.error and outcome.status is Status.FAILED:
-            self._display.console.print(outcome.error, style="red", markup=False)
+        _details(outcome, self._display.console)
 
 
 def progress(total: int) -> Progress:
@@ -264,8 +277,9 @@ def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]
 
 def summary(outcomes: Sequence[Outcome]) -> None:
     rows = []
+    steps = {ActionKind.IMAGE: "build", ActionKind.SMOKE: "start", ActionKind.PUSH: "push"}
     for outcome in outcomes:
-        if outcome.action.kind not in (ActionKind.IMAGE, ActionKind.PUSH):
+        if outcome.action.kind not in steps:
             continue
         details = outcome.action.details
         identity = outcome.result.get("image_id") or outcome.result.get("digest") or "-"
@@ -273,7 +287,7 @@ def summary(outcomes: Sequence[Outcome]) -> None:
             (
                 details["reference"],
                 details["platform"],
-                "build" if outcome.action.kind == ActionKind.IMAGE else "push",
+                steps[ActionKind(outcome.action.kind)],
                 f"[{_STATUS_STYLE.get(outcome.status, '')}]{status_word(outcome)}[/]",
                 str(identity).removeprefix("sha256:")[:12],
                 human_size(outcome.result.get("size")),
@@ -407,3 +421,13 @@ def print_lists(results: dict[str, dict[str, Any]]) -> None:
             extra = "/" + p["variant"] if p.get("variant") else ""
             extra += f" os.version={p['os.version']}" if p.get("os.version") else ""
             console.print(f"    {p['os']}/{p['architecture']}{extra}  {entry['digest']}", style="dim")
+
+
+def print_reproducibility(rows: Sequence[tuple[str, str, str, str, bool]]) -> None:
+    """verify-reproducible: each compared result of the two builds."""
+    cells = [
+        (action, what, first.removeprefix("sha256:")[:16], second.removeprefix("sha256:")[:16],
+         "[green]yes[/]" if same else "[bold red]NO[/]")
+        for action, what, first, second, same in rows
+    ]  # fmt: skip
+    print_table("reproducibility", ("action", "result", "first build", "second build", "same"), cells)

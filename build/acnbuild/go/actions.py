@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import contained
 from ..engine.fingerprint import combine_known, file_digest, files_digest
 from ..engine.plan import Action, Check, Freshness, PlanBuilder, Result
 from ..model import ActionKind, Component, GoBinary, Repository
@@ -15,18 +17,22 @@ from ..versioning import component_version
 from . import installer
 from .compile import (
     BUILD_FLAGS,
+    CLOCK_SLACK_NS,
     GoBuild,
     batchable,
+    check_unchanged,
     compile_batch,
     compile_binary,
     fingerprint,
     prefetch_sources,
+    source_files,
     source_key,
 )
 from .toolchain import GoToolchain
 from .toolchain import lock_path as toolchain_lock_path
 
 RESOURCE = "go"  # compiles: the pipeline holds them to one per CPU
+Verifier = Callable[[int, Path], None]  # (compile start in ns, log): raises when the sources moved under the result
 
 
 @dataclass(frozen=True)
@@ -61,19 +67,20 @@ class GoBatch:
     layout: Layout
     toolchain: Callable[[], GoToolchain]
     root: Path
-    members: dict[str, tuple[GoBuild, Path]] = field(default_factory=dict)
+    members: dict[str, tuple[GoBuild, Path, Verifier]] = field(default_factory=dict)
 
     def run(self, actions: Sequence[Action], log: Path) -> Mapping[str, Result]:
-        builds = [self.members[a.id] for a in actions]
-        if batchable([b for b, _ in builds]):
-            compile_batch(self.toolchain(), self.root, builds, log)
+        since = time.time_ns() - CLOCK_SLACK_NS
+        members = [self.members[a.id] for a in actions]
+        checks = [lambda verifier=verifier: verifier(since, log) for _, _, verifier in members]
+        builds = [(build, output) for build, output, _ in members]
+        if batchable([build for build, _ in builds]):
+            compile_batch(self.toolchain(), self.root, builds, log, checks)
         else:
-            for build, output in builds:
-                compile_binary(self.toolchain(), self.root, build, output, log)
-        return {
-            a.id: FileStep(self.layout, output, _nothing).result()
-            for a, (_, output) in zip(actions, builds, strict=True)
-        }
+            for (build, output), check in zip(builds, checks, strict=True):
+                compile_binary(self.toolchain(), self.root, build, output, log, verify=check)
+        done = zip(actions, builds, strict=True)
+        return {action.id: FileStep(self.layout, output, _nothing).result() for action, (_, output) in done}
 
 
 def _nothing(log: Path) -> None:
@@ -119,19 +126,29 @@ class GoPlanner:
             return known
         build = GoBuild(binary=binary, platform=platform, version=version)
         output = self.layout.binary(binary.name, platform)
-        step = FileStep(
-            self.layout, output, lambda log: compile_binary(self._toolchain(), self.root, build, output, log)
-        )
+        planned = fingerprint(self.toolchain, self.root, build, self.toolchain_lock, self._sources(build))
+
+        def verify(since: int, log: Path) -> None:  # the binary must come from the sources the plan fingerprinted
+            chain = self._toolchain()
+            current = fingerprint(chain, self.root, build, self.toolchain_lock)
+            check_unchanged(self.root, source_files(chain, self.root, build), since, planned, current,
+                            f"{binary.name} for {platform}", log)  # fmt: skip
+
+        def produce(log: Path) -> None:
+            since = time.time_ns() - CLOCK_SLACK_NS
+            compile_binary(self._toolchain(), self.root, build, output, log, verify=lambda: verify(since, log))
+
         batch = self.batches.setdefault(platform, GoBatch(f"go:{platform}", self.layout, self._toolchain, self.root))
-        batch.members[action_id] = (build, output)
+        batch.members[action_id] = (build, output, verify)
+
         return self.graph.add(
             Action(
                 id=action_id,
                 kind=ActionKind.GO_BINARY,
                 summary=f"compile {binary.name}{platform.exe_suffix} for {platform} ({version})",
-                fingerprint=fingerprint(self.toolchain, self.root, build, self.toolchain_lock, self._sources(build)),
+                fingerprint=planned,
                 resource=RESOURCE,
-                step=step,
+                step=FileStep(self.layout, output, produce),
                 details={
                     "binary": binary.name,
                     "platform": str(platform),
@@ -154,27 +171,41 @@ class GoPlanner:
         if (known := self.graph.get(action_id)) is not None:
             return [*payload_actions, known]
         output = self.layout.installer(component.name, platform)
-        files = {Path(f).name: component.directory / f for f in component.installer.files}
+        component_files = {Path(f).name: f for f in component.installer.files}
+        files = {name: component.directory / relative for name, relative in component_files.items()}
         payload = {name + platform.exe_suffix: self.layout.binary(name, platform)
                    for name in component.installer.binaries}  # fmt: skip
         stage_dir = self.layout.installer_stages / component.name / platform.tag_prefix
         toolchain_version = self.toolchain.version if self.toolchain else None
-        parts = {
-            "kind": "dropgz",
-            "toolchain": toolchain_version,
-            "toolchain_lock": self.toolchain_lock,
-            "source": files_digest(self.root, installer.source_files(self.root)),
-            "payload_binaries": {a.id: a.fingerprint for a in payload_actions},
-            "payload_files": files_digest(component.directory, files.values()),
-            "platform": str(platform),
-            "version": version,
-            "flags": BUILD_FLAGS,
-        }
-        fingerprint_ = combine_known(parts, [toolchain_version, *(a.fingerprint for a in payload_actions)])
+
+        def current() -> str | None:
+            parts = {
+                "kind": "dropgz",
+                "toolchain": toolchain_version,
+                "toolchain_lock": self.toolchain_lock,
+                "source": files_digest(self.root, installer.source_files(self.root)),
+                "payload_binaries": {a.id: a.fingerprint for a in payload_actions},
+                "payload_files": files_digest(component.directory, files.values()),
+                "platform": str(platform),
+                "version": version,
+                "flags": BUILD_FLAGS,
+            }
+            return combine_known(parts, [toolchain_version, *(a.fingerprint for a in payload_actions)])
+
+        fingerprint_ = current()
 
         def produce(log: Path) -> None:
-            installer.stage(self.root, stage_dir, {**payload, **files})
-            installer.compile_installer(self._toolchain(), stage_dir, platform, version, output, log)
+            since = time.time_ns() - CLOCK_SLACK_NS
+            contents = {name: contained.read_bytes(component.directory, relative)
+                        for name, relative in component_files.items()}  # fmt: skip
+            installer.stage(self.root, stage_dir, {**payload, **contents})
+            watched = [*installer.source_files(self.root), *files.values()]
+            what = f"dropgz for {component.name} on {platform}"
+
+            def verify() -> None:
+                check_unchanged(self.root, watched, since, fingerprint_, current(), what, log)
+
+            installer.compile_installer(self._toolchain(), stage_dir, platform, version, output, log, verify)
 
         action = self.graph.add(
             Action(

@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -246,8 +246,19 @@ def fingerprint(
     )
 
 
-def compile_binary(toolchain: GoToolchain, root: Path, build: GoBuild, output: Path, log: Path) -> None:
-    """Compile to a temporary name, then rename: a failed build never leaves a partial binary."""
+def compile_binary(
+    toolchain: GoToolchain,
+    root: Path,
+    build: GoBuild,
+    output: Path,
+    log: Path,
+    verify: Callable[[], None] | None = None,
+) -> None:
+    """Compile to a temporary name, then rename: a failed build never leaves a partial binary.
+
+    ``verify`` runs after the compiler succeeded and before the rename; if it raises (the sources changed while
+    they were compiled), the new binary is discarded and the previous one stays.
+    """
     log.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(output) as partial:
         command = build.command(toolchain.go, partial)
@@ -268,6 +279,35 @@ def compile_binary(toolchain: GoToolchain, root: Path, build: GoBuild, output: P
             raise BuildFailed(
                 f"go build of {build.binary.name} for {build.platform} failed:\n" + "\n".join(tail), log=str(log)
             )
+        if verify is not None:
+            verify()
+
+
+# File systems stamp writes with a coarse clock that may lag time.time_ns() by a tick: count edits made this long
+# before a compile started as made during it (a needless rerun at worst, never a wrong record).
+CLOCK_SLACK_NS = 50_000_000
+
+
+def check_unchanged(
+    root: Path, files: Iterable[Path], since_ns: int, planned: str | None, current: str | None, what: str, log: Path
+) -> None:
+    """Refuse a result whose inputs moved under it: a fingerprint other than the plan's (the content changed
+    between planning and now) or a file written after ``since_ns`` (an edit during the build, even one undone)."""
+    touched = sorted(p.relative_to(root).as_posix() for p in set(files) if _mtime_ns(p) >= since_ns)
+    if touched or current != planned:
+        named = f" ({', '.join(touched[:5])}{' ...' if len(touched) > 5 else ''})" if touched else ""
+        raise BuildFailed(
+            f"the sources of {what} changed while it was being built{named}: the result was discarded and nothing "
+            "was recorded; run the build again",
+            log=str(log),
+        )
+
+
+def _mtime_ns(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return time.time_ns()  # gone: it changed
 
 
 def batch_command(go: Path, builds: Sequence[GoBuild], directory: Path) -> list[str]:
@@ -287,10 +327,17 @@ def _is_major_suffix(name: str) -> bool:
     return name[:1] == "v" and name[1:].split(".")[0].isdigit()
 
 
-def compile_batch(toolchain: GoToolchain, root: Path, builds: Sequence[tuple[GoBuild, Path]], log: Path) -> None:
+def compile_batch(
+    toolchain: GoToolchain,
+    root: Path,
+    builds: Sequence[tuple[GoBuild, Path]],
+    log: Path,
+    verify: Sequence[Callable[[], None]] = (),
+) -> None:
     """Compile several binaries of one platform in one ``go build``: the compiler shares the work they have in
     common (the standard library, local packages) and links them in parallel. Each binary is moved into place only
-    when all succeeded, with the flags (so the bytes) an individual build would have used."""
+    when all succeeded and every ``verify`` passed (see ``compile_binary``), with the flags (so the bytes) an
+    individual build would have used."""
     jobs = [build for build, _ in builds]
     if not batchable(jobs):
         raise ValueError("these builds cannot share one go build: " + ", ".join(b.batch_name for b in jobs))
@@ -311,6 +358,8 @@ def compile_batch(toolchain: GoToolchain, root: Path, builds: Sequence[tuple[GoB
             tail = log.read_text().splitlines()[-15:]
             names = ", ".join(b.binary.name for b in jobs)
             raise BuildFailed(f"go build of {names} for {platform} failed:\n" + "\n".join(tail), log=str(log))
+        for check in verify:
+            check()
         for build, output in builds:
             output.parent.mkdir(parents=True, exist_ok=True)
             os.replace(staging / build.batch_name, output)

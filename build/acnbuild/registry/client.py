@@ -12,7 +12,6 @@ import http.client
 import json
 import time
 import urllib.error
-import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,6 +35,10 @@ TIMEOUT = 30.0
 
 class DigestMismatch(BuildFailed):
     """What the registry sent is not what its digest says: corrupt or tampered with."""
+
+
+class ManifestRefused(BuildFailed):
+    """The registry does not take this kind of manifest (e.g. an OCI artifact): a fact, not a failed push."""
 
 
 @dataclass
@@ -97,11 +100,7 @@ class RegistryClient:
     # --- transport: one request, read whole, retried on transient failures ----------------------
 
     def _send(self, method: str, path: str, headers: dict[str, str], data: bytes | None) -> Response:
-        """``path`` is relative to ``/v2/``, or an absolute URL the registry gave (an upload's ``Location``)."""
-        if path.startswith(("http://", "https://")):
-            url, path = path, urllib.parse.urlsplit(path).path.removeprefix("/v2/")
-        else:
-            url = f"{self.base_url}/{path}"
+        url = f"{self.base_url}/{path}"
 
         def once(authorization: str | None) -> Response:
             request = urllib.request.Request(url, data=data, method=method, headers=dict(headers))
@@ -184,7 +183,7 @@ class RegistryClient:
             raise self._failure(error, what) from None
         return answer.headers.get("docker-content-digest") or _digest(body)
 
-    # --- blobs: existence and monolithic upload ---------------------------------------------------------------
+    # --- artifacts (SBOM referrers, remote cache): blobs and manifests with the registry's answer -------------
 
     def has_blob(self, repository: str, digest: str) -> bool:
         try:
@@ -192,31 +191,53 @@ class RegistryClient:
         except urllib.error.HTTPError as error:
             if error.code == 404:
                 return False
-            raise self._failure(error, f"looking up blob {digest} in {self.registry.address}/{repository}") from None
+            raise self._failure(error, f"checking blob {digest} of {self.registry.address}/{repository}") from None
         return True
 
     def put_blob(self, repository: str, data: bytes) -> str:
-        """Upload ``data`` unless the repository has it: one POST for an upload location, one PUT with the whole
-        blob (the spec's monolithic upload, which every registry supports). Returns its digest."""
+        """Upload ``data`` in one request (POST, then PUT with the digest) unless the registry has it already."""
         digest = _digest(data)
         if self.has_blob(repository, digest):
             return digest
         what = f"uploading blob {digest} to {self.registry.address}/{repository}"
         try:
-            answer = self._send("POST", f"{repository}/blobs/uploads/", {"Content-Length": "0"}, b"")
-            location = answer.headers.get("location")
-            if not location:
-                raise BuildFailed(f"{what}: the registry started an upload but gave no Location")
-            url = urllib.parse.urljoin(f"{self.base_url}/", location)
-            if urllib.parse.urlsplit(url).netloc != self.registry.api_host:
-                # Our credentials go only to the registry itself, never to a host an answer names.
-                raise BuildFailed(f"{what}: the registry sent the upload to another host")
-            separator = "&" if urllib.parse.urlsplit(url).query else "?"
-            headers = {"Content-Type": "application/octet-stream", "Content-Length": str(len(data))}
-            self._send("PUT", f"{url}{separator}digest={urllib.parse.quote(digest)}", headers, data)
+            started = self._send("POST", f"{repository}/blobs/uploads/", {"Content-Length": "0"}, b"")
+            location = started.headers.get("location", "")
+            path = self._api_path(location)
+            if not path:
+                raise BuildFailed(f"{what}: the registry gave no upload location")
+            joiner = "&" if "?" in path else "?"
+            self._send("PUT", f"{path}{joiner}digest={digest}", {"Content-Type": "application/octet-stream"}, data)
         except urllib.error.HTTPError as error:
             raise self._failure(error, what) from None
         return digest
+
+    def _api_path(self, location: str) -> str:
+        """An upload ``Location`` (absolute URL or ``/v2/...``) as a path below ``/v2/``."""
+        if location.startswith(("http://", "https://")):
+            location = "/" + location.split("://", 1)[1].split("/", 1)[1]
+        return location.removeprefix("/v2/") if location.startswith("/v2/") else ""
+
+    def get_json(self, path: str) -> dict[str, Any] | None:
+        """GET an API path below /v2/ answering JSON (e.g. referrers); None when the registry has no such path."""
+        try:
+            answer = self._send("GET", path, {"Accept": OCI_INDEX}, None)
+        except urllib.error.HTTPError as error:
+            if error.code in (404, 405):
+                return None
+            raise self._failure(error, f"reading {self.registry.address}/v2/{path}") from None
+        parsed: dict[str, Any] = json.loads(answer.body)
+        return parsed
+
+    def put_manifest_answer(self, repository: str, reference: str, media_type: str, body: bytes) -> Response:
+        """PUT a manifest and return the registry's whole answer (its headers say, e.g., OCI-Subject)."""
+        what = f"pushing {self.registry.address}/{repository}:{reference}"
+        try:
+            return self._send("PUT", f"{repository}/manifests/{reference}", {"Content-Type": media_type}, body)
+        except urllib.error.HTTPError as error:
+            if error.code in (400, 405, 415):
+                raise ManifestRefused(f"{what}: {self.registry.address} refused it (HTTP {error.code})") from None
+            raise self._failure(error, what) from None
 
 
 def _digest(body: bytes) -> str:
