@@ -26,7 +26,7 @@ from tests.integration.conftest import TEST_REGISTRY, acnbuild, override_args
 
 pytestmark = pytest.mark.integration
 
-BUILT_KINDS = ("go-binary", "installer", "image")
+BUILT_KINDS = ("go-binary", "installer", "image", "smoke")
 STORAGE_CONF = """\
 [storage]
 driver = "vfs"
@@ -89,7 +89,8 @@ def test_two_runners_share_one_remote_cache(
     assert all(a["stored"] for a in by_id(one).values()), [a["notes"] for a in by_id(one).values()]
 
     two = second.build(*platforms, *common)
-    assert set(statuses(two).values()) == {"remote-hit"}, statuses(two)  # compiled nothing, built no image
+    # compiled nothing, built no image, started no image (the first runner's smoke verdicts are for these images)
+    assert set(statuses(two).values()) == {"remote-hit"}, statuses(two)
     assert statuses(two).keys() == statuses(one).keys()
     for action_id, action in by_id(two).items():
         assert action["output_digest"] == by_id(one)[action_id]["output_digest"], action_id
@@ -98,6 +99,11 @@ def test_two_runners_share_one_remote_cache(
             twin = second.root / binary.relative_to(first.root)
             assert twin.read_bytes() == binary.read_bytes(), twin
             assert os.access(twin, os.X_OK), twin
+    sboms = sorted((first.root / "output/sbom").glob("*.cdx.json"))
+    assert len(sboms) == 9
+    assert all((second.root / "output/sbom" / s.name).read_bytes() == s.read_bytes() for s in sboms)
+    smoke = [a for a in by_id(two).values() if a["kind"] == "smoke"]
+    assert len(smoke) == 9 and all(a["output_digest"] for a in smoke if not a["details"]["platform"].startswith("w"))
     images = [a for a in by_id(two).values() if a["kind"] == "image"]
     assert len(images) == 9  # five Linux images, four Windows ones (ipv6-hp-bpf is Linux-only)
     for image in images:
@@ -111,7 +117,7 @@ def test_two_runners_share_one_remote_cache(
     main_go.write_text(main_go.read_text() + "\n// an edit on the second runner\n")
     edited = second.build("--platform", "linux/amd64", *common, "--remote-cache-mode", "read")
     changed = {action_id for action_id, status in statuses(edited).items() if status != "cached"}
-    assert changed == {"go:azure-cns:linux/amd64", "image:cns:linux/amd64:buildah"}
+    assert changed == {"go:azure-cns:linux/amd64", "image:cns:linux/amd64:buildah", "smoke:cns:linux/amd64:buildah"}
     assert {statuses(edited)[action_id] for action_id in changed} == {"built"}
     assert not any(a["stored"] for a in by_id(edited).values())  # read-only: an untrusted run writes nothing
     client = RegistryClient.for_reference(Reference.parse(cache))

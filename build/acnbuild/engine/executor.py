@@ -86,7 +86,7 @@ class Executor:
         self.observer = observer or SilentObserver()
         self.limits = dict(limits or {})
         self.remote = remote
-        self._uploads: list[tuple[Outcome, Future[str]]] = []
+        self._uploads: list[tuple[Outcome, Future[str | None]]] = []
         self._lock = threading.Lock()
 
     def log_path(self, action_id: str) -> Path:
@@ -156,8 +156,10 @@ class Executor:
                             finish(outcome)
             for outcome, upload in self._uploads:
                 try:
-                    outcome.notes.append(f"stored in the remote cache: {upload.result()}")
-                    outcome.stored = True
+                    stored = upload.result()
+                    if stored is not None:
+                        outcome.notes.append(f"stored in the remote cache: {stored}")
+                        outcome.stored = True
                 except Exception as exc:  # noqa: BLE001 - an upload that failed is a warning, never a failure
                     outcome.notes.append(f"warning: not stored in the remote cache: {_describe(exc)}")
         return [outcomes[a.id] for a in plan.actions]

@@ -53,9 +53,9 @@ class RemoteCache(Protocol):
         """Bring the output of ``action`` (by its fingerprint) here, verified; never raises for a bad entry."""
         ...
 
-    def store(self, action: Action, result: Result, log: Path) -> str:
-        """Keep the output of a run that just succeeded; returns what was stored, for people.
-
-        Raising is allowed: the executor reports it as a warning, never as a failed action.
+    def store(self, action: Action, result: Result, log: Path) -> str | None:
+        """Keep the output of a run that just succeeded; returns what was stored, for people (None: nothing was,
+        because this result is not worth keeping). Raising is allowed: the executor reports it as a warning, never
+        as a failed action.
         """
         ...
