@@ -37,7 +37,13 @@ Verifier = Callable[[int, Path], None]  # (compile start in ns, log): raises whe
 
 @dataclass(frozen=True)
 class FileStep:
-    """An action whose product is one file: recorded by its sha256, current while the file still matches."""
+    """An action whose product is one file: recorded by its sha256, current while the file still matches.
+
+    The record also keeps the file's identity (size, mtime, ctime, inode) as it was hashed. While that identity is
+    unchanged the file is not read again: nothing can set a ctime back, so a file changed in any way since has
+    another identity. A write within the same clock tick as the one before could keep the ctime, so the identity is
+    taken (and the file hashed) only once the file's ctime is a tick in the past.
+    """
 
     layout: Layout
     output: Path
@@ -48,15 +54,38 @@ class FileStep:
         return self.result()
 
     def result(self) -> Result:
-        """What a run of this step records: the file, by path and sha256."""
-        return {"path": self.layout.relative(self.output), "sha256": file_digest(self.output)}
+        """What a run of this step records: the file, by path and sha256, and the identity it had when hashed."""
+        before = _identity(self.output)
+        if before is not None and (young := IDENTITY_MARGIN_NS - (time.time_ns() - before[2])) > 0:
+            time.sleep(young / 1e9)  # a later write can no longer share its ctime
+        digest = file_digest(self.output)
+        recorded: Result = {"path": self.layout.relative(self.output), "sha256": digest}
+        if before is not None and _identity(self.output) == before:
+            recorded["identity"] = list(before)
+        return recorded
 
     def check(self, result: Result, *, offline: bool) -> Check:
-        if not self.output.is_file():
+        identity = _identity(self.output)
+        if identity is None:
             return Check(Freshness.STALE, "output missing")
+        if result.get("identity") == list(identity):
+            return Check(Freshness.CURRENT, "unchanged")
         if file_digest(self.output) != result.get("sha256"):
             return Check(Freshness.STALE, "output changed since it was built")
         return Check(Freshness.CURRENT, "unchanged")
+
+
+IDENTITY_MARGIN_NS = 20_000_000  # longer than a coarse file-system clock tick (4 ms at HZ=250, 10 ms at HZ=100)
+
+
+def _identity(path: Path) -> tuple[int, int, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    if not path.is_file():
+        return None
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
 
 
 @dataclass
