@@ -13,7 +13,6 @@ A registry (IMAGE_REGISTRY, ``--registry``) is ``host[:port][/path]``: the place
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import re
 from dataclasses import dataclass
 
@@ -87,6 +86,8 @@ def _address_problem(address: str) -> str | None:
             "then an optional numeric port)"
         )
     if match["ipv6"] is not None:
+        import ipaddress
+
         try:
             ipaddress.IPv6Address(match["ipv6"])
         except ValueError:
@@ -109,6 +110,10 @@ def _path_problem(path: str, what: str = "repository path") -> str:
 def _is_loopback_host(host: str) -> bool:
     if host.lower() == "localhost":
         return True
+    if not (host[:1].isdigit() or ":" in host):
+        return False  # a name, not an address (and not localhost)
+    import ipaddress
+
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:

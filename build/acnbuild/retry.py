@@ -64,19 +64,17 @@ def exception_is_transient(error: BaseException) -> bool:
     return False
 
 
-# What registry tools (docker, buildah, podman, skopeo) print about themselves.
-_PERMANENT_TOOL_ERRORS = re.compile(
+# What registry tools (docker, buildah, podman, skopeo) print about themselves (compiled when first needed).
+_PERMANENT_TOOL_ERRORS = (
     r"unauthorized|denied|authentication required|no such host|server misbehaving|x509:|certificate"
     r"|manifest unknown|name unknown|invalid reference|server gave http response to https client"
-    r"|(?:status|status code|http status)[: ]+4(?!08|29)\d\d\b",
-    re.IGNORECASE,
+    r"|(?:status|status code|http status)[: ]+4(?!08|29)\d\d\b"
 )
-_TRANSIENT_TOOL_ERRORS = re.compile(
+_TRANSIENT_TOOL_ERRORS = (
     r"connection reset by peer|connection refused|broken pipe|i/o timeout|tls handshake timeout"
     r"|context deadline exceeded|unexpected eof|: eof\b|toomanyrequests|too many requests"
     r"|(?:status|status code|http status)[: ]+(?:429|5\d\d)\b"
-    r"|\b(?:500 internal server error|502 bad gateway|503 service unavailable|504 gateway timeout)",
-    re.IGNORECASE,
+    r"|\b(?:500 internal server error|502 bad gateway|503 service unavailable|504 gateway timeout)"
 )
 
 
@@ -86,7 +84,8 @@ def tool_output_is_transient(output: str, scrub: Iterable[str] = ()) -> bool:
     for value in scrub:
         if value:
             text = text.replace(value, "<registry>")
-    return not _PERMANENT_TOOL_ERRORS.search(text) and bool(_TRANSIENT_TOOL_ERRORS.search(text))
+    permanent = re.search(_PERMANENT_TOOL_ERRORS, text, re.IGNORECASE)  # re caches the compiled patterns
+    return not permanent and bool(re.search(_TRANSIENT_TOOL_ERRORS, text, re.IGNORECASE))
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from ..errors import BuildFailed
 from ..model import ActionKind, Smoke
 from ..platforms import host_arch
 from ..targets import ImageTarget
-from . import emulation, ociarchive, wine
+from . import emulation, wine
 from .builders import Builder
 from .builders.docker import engine_base_url
 
@@ -118,6 +118,8 @@ class SmokeStep:
 
     def _windows(self, log: Path) -> Ran:
         assert self.archive is not None
+        from . import ociarchive
+
         image = ociarchive.read(self.archive)
         entrypoint = list(self.spec.entrypoint or image.entrypoint or [])
         command = list(self.spec.args) if (self.spec.args or self.spec.entrypoint) else list(image.cmd or [])

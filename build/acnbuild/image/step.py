@@ -13,7 +13,6 @@ from ..atomic import atomic_write
 from ..engine.fingerprint import file_digest
 from ..engine.plan import Check, Freshness, Result
 from ..errors import BuildFailed
-from ..go.buildinfo import read_build_info
 from ..go.toolchain import GoToolchain
 from ..paths import Layout
 from ..platforms import Platform
@@ -102,6 +101,8 @@ class ImageBuildStep:
         if self.toolchain is None:
             raise AssertionError("a plan made without the toolchain cannot be run")
         chain = self.toolchain
+        from ..go.buildinfo import read_build_info
+
         locations = provenance.binary_locations(dockerfile_text, recipe.os_image.target, list(recipe.binaries))
         return provenance.image_sbom(
             image=target.component.image,
