@@ -216,6 +216,12 @@ class RegistryRemoteCache:
         if not config or "layers" not in manifest.json:
             return Miss(f"{tag} is not a single image")
         pinned = self.location.with_digest(manifest.digest)
+        sbom: bytes | None = None
+        if recipe.sbom_file is not None:  # before pulling anything: an entry without its SBOM is of no use
+            found = self._artifact(action, SBOM_TYPE, sbom_tag(action))
+            if isinstance(found, Miss):
+                return Miss(f"the image's SBOM: {found.reason}")
+            sbom = found[0]
         in_store = target.platform.os in builder.capabilities.store_os
         if in_store:
             builder.pull(pinned, target.platform, log)
@@ -225,13 +231,10 @@ class RegistryRemoteCache:
             builder.tag(config, target.reference)
         result: dict[str, Any] = {"reference": str(target.reference), "image_id": config,
                                   "size": builder.size(target.reference) if in_store else None}  # fmt: skip
-        if recipe.sbom_file is not None:
-            found = self._artifact(action, SBOM_TYPE, sbom_tag(action))
-            if isinstance(found, Miss):
-                return Miss(f"the image's SBOM: {found.reason}")
-            atomic_write(recipe.sbom_file, found[0])
+        if recipe.sbom_file is not None and sbom is not None:
+            atomic_write(recipe.sbom_file, sbom)
             result["sbom"] = step.layout.relative(recipe.sbom_file)
-            result["sbom_sha256"] = hashlib.sha256(found[0]).hexdigest()
+            result["sbom_sha256"] = hashlib.sha256(sbom).hexdigest()
         if recipe.archive is not None:
             _restore_archive(pinned, target.reference, recipe.archive, log)
             image = ociarchive.read(recipe.archive)
