@@ -40,11 +40,12 @@ class ImagePlanner:
         dockerfile.require_target(os_image.dockerfile, os_image.target, display)
 
         inputs = [self.go.binary(b, platform, target.version) for b in component.binaries]
-        binaries = {b.file_name(platform): self.layout.binary(b.name, platform) for b in component.binaries}
+        binaries = {b.file_name(platform): self.go.output(b, platform) for b in component.binaries}
         if component.installer is not None:
             inputs += self.go.installer(component, platform, target.version)
             for name in component.installer.binaries:
-                binaries[name + platform.exe_suffix] = self.layout.binary(name, platform)
+                _, binary = self.go.repo.binary(name)
+                binaries[binary.file_name(platform)] = self.go.output(binary, platform)
             binaries["dropgz" + platform.exe_suffix] = self.layout.installer(component.name, platform)
         recipe = make_recipe(target, self.layout, self.overrides, revision(self.root), binaries)
         described = self.builder.describe() if self.builder else None
