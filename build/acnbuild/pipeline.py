@@ -19,7 +19,7 @@ from .engine.records import RecordStore
 from .errors import BuildFailed, UserError
 from .go import actions as go_actions
 from .go import toolchain
-from .image import builders
+from .image import builders, dockerfile
 from .image import planner as image_planner
 from .model import ActionKind, Component, Repository
 from .paths import Layout
@@ -35,9 +35,11 @@ RESOURCE_LIMITS = {go_actions.RESOURCE: 1}
 
 T = TypeVar("T")
 
-# The CI matrix (plan -- --matrix): the runner label each cell needs, by target architecture. Windows images are
-# built on Linux (COPY-only stages), so only the architecture matters; arm64 cells run natively on arm64 runners.
+# The CI matrix (plan -- --matrix): the runner label a cell needs. Go is cross-compiled outside the image build,
+# so a COPY-only Dockerfile builds any platform (Windows included) on the amd64 Linux runner without emulation;
+# only a Dockerfile that RUNs something needs a runner of the target architecture.
 CI_RUNNERS = {"amd64": "ubuntu-24.04", "arm64": "ubuntu-24.04-arm"}
+CI_DEFAULT_RUNNER = CI_RUNNERS["amd64"]
 # The builder of every CI cell unless --builder/CONTAINER_BUILDER says otherwise: upstream's default, it builds
 # Windows images on Linux, and its images are digest-identical across runs, so a rerun pushes nothing new.
 CI_BUILDER = "buildah"
@@ -224,6 +226,13 @@ def ci_builders(config: Settings, targets: Sequence[ImageTarget]) -> dict[Platfo
     return {t.platform: config.builder if config.builder_explicit else CI_BUILDER for t in targets}
 
 
+def ci_runner(component: Component, platform: Platform) -> str:
+    """The runner a CI cell needs: the default (amd64 Linux) unless building the image executes target code."""
+    if dockerfile.runs_commands(component.os_image(platform).dockerfile):
+        return CI_RUNNERS[platform.arch]
+    return CI_DEFAULT_RUNNER
+
+
 def describe(repo: Repository, build_plan: Plan) -> dict[str, Any]:
     """The plan as data (read-only, offline): every action, and the CI matrix, one cell per (component,
     platform) with the runner and builder it needs (GitHub's ``strategy.matrix.include`` entries)."""
@@ -235,7 +244,7 @@ def describe(repo: Repository, build_plan: Plan) -> dict[str, Any]:
             cells.setdefault((row["component"], row["platform"]), {
                 "component": row["component"],
                 "platform": row["platform"],
-                "runner": CI_RUNNERS[platform.arch],
+                "runner": ci_runner(repo.component(row["component"]), platform),
                 "builder": row["builder"],
             })  # fmt: skip
     return {"actions": rows, "matrix": list(cells.values())}

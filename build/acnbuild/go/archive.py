@@ -49,9 +49,10 @@ def write(target: Path, entries: Sequence[Entry], mtime: int) -> Path:
 
 
 def _write_tgz(path: Path, entries: Sequence[Entry], mtime: int) -> None:
+    """Upstream runs `tar -czvf`: gzip at its default level, 6."""
     with (
         open(path, "wb") as raw,
-        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=mtime) as compressed,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=mtime, compresslevel=6) as compressed,
         tarfile.open(fileobj=compressed, mode="w", format=tarfile.GNU_FORMAT) as tar,
     ):
         for entry in entries:

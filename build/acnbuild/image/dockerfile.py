@@ -12,6 +12,15 @@ _PINNED = re.compile(r"@sha256:[0-9a-f]{64}$")
 BASE_ARGUMENT = "BASE_IMAGE"
 
 
+_RUN = re.compile(r"^\s*RUN\s", re.IGNORECASE)
+
+
+def runs_commands(dockerfile: Path) -> bool:
+    """Does building this Dockerfile execute anything (a RUN instruction)? COPY-only files build for any
+    architecture without emulation or a native runner."""
+    return any(_RUN.match(line) for line in dockerfile.read_text().splitlines())
+
+
 def stages(dockerfile: Path) -> list[str]:
     return [m.group("stage") for m in map(_FROM.match, dockerfile.read_text().splitlines()) if m and m.group("stage")]
 

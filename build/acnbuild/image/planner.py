@@ -71,6 +71,7 @@ class ImagePlanner:
             "target": os_image.target,
             "base": recipe.base,
             "builder": self.builder_name,
+            "build_args": dict(recipe.build_args),
         }
         if target.sku:
             details |= {"sku": target.sku.name, "os_version": target.os_version}
