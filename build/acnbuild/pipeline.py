@@ -228,9 +228,15 @@ def ci_builders(config: Settings, targets: Sequence[ImageTarget]) -> dict[Platfo
 
 def ci_runner(component: Component, platform: Platform) -> str:
     """The runner a CI cell needs: the default (amd64 Linux) unless building the image executes target code."""
-    if dockerfile.runs_commands(component.os_image(platform).dockerfile):
-        return CI_RUNNERS[platform.arch]
-    return CI_DEFAULT_RUNNER
+    path = component.os_image(platform).dockerfile
+    if not dockerfile.runs_commands(path):
+        return CI_DEFAULT_RUNNER
+    if platform.os == "windows":
+        raise UserError(
+            f"{path}: a RUN instruction in a Windows Dockerfile: Windows images are built on Linux runners",
+            hint="keep Windows stages COPY-only: compile or prepare files before the image build",
+        )
+    return CI_RUNNERS[platform.arch]
 
 
 def describe(repo: Repository, build_plan: Plan) -> dict[str, Any]:
