@@ -33,7 +33,7 @@ DECLARED = {
     "ipv6-hp-bpf": ("ipv6-hp-bpf", "v0.0.3", {"linux/amd64", "linux/arm64"}),
 }
 STANDIN_OS_VERSION = "10.0.20348.643"
-CELLS_AT_ONCE = 3  # the hosted runners run cells side by side; here two cores share them
+CELLS_AT_ONCE = 4  # the hosted runners run cells side by side; here two cores share them
 
 
 @pytest.fixture
