@@ -52,8 +52,9 @@ class Selection(Generic[T]):
 
 
 def select_components(repo: Repository, config: Settings, names: Sequence[str]) -> tuple[list[Component], bool]:
-    """The components asked for, and whether the user named them (a session per component, or --component)."""
-    named = list(dict.fromkeys([*names, *config.components]))
+    """The components asked for, and whether the user named them: the session's own component (``cns-image``),
+    else those of --component, else every component (not named)."""
+    named = list(dict.fromkeys(names or config.components))
     if named:
         return [repo.component(n) for n in named], True
     return list(repo.components.values()), False
@@ -132,7 +133,7 @@ def select_binaries(
 def _no_archive(component: Component, platform: Platform) -> UserError:
     if component.archive is None:
         return UserError(f"{component.name} has no binary archive",
-                         hint=f"add `archive` (name, directory) to {component.build_file}")  # fmt: skip
+                         hint=f"add `archive` (its name pattern) to {component.build_file}")  # fmt: skip
     declared = ", ".join(str(p) for p in component.archive.platforms)
     return UserError(
         f"{component.name} has no binary archive for {platform} (it has: {declared})",
@@ -233,7 +234,7 @@ def ci_runner(component: Component, platform: Platform) -> str:
         return CI_DEFAULT_RUNNER
     if platform.os == "windows":
         raise UserError(
-            f"{path}: a RUN instruction in a Windows Dockerfile: Windows images are built on Linux runners",
+            f"{path}: a RUN instruction in a Windows Dockerfile (Windows images are built on Linux: it cannot run)",
             hint="keep Windows stages COPY-only: compile or prepare files before the image build",
         )
     return CI_RUNNERS[platform.arch]
