@@ -52,7 +52,7 @@ def test_a_wrong_version_line_fails_the_smoke_and_the_push(monorepo_copy: Path, 
     text = build_file.read_text()
     build_file.write_text(text.replace('output: "Version {version}"}', 'output: "Version v0.0.0-not-this"}', 1))
     with pytest.raises(BuildFailed):
-        sessions.build_images(["--registry", registry.host], ["cns"], strict=True, prog="test", root=monorepo_copy,
+        sessions.build_images(["--registry", registry.host], ["cns"], prog="test", root=monorepo_copy,
                               push=True)  # fmt: skip
     result = acnbuild("image-push", "cns", "--registry", registry.host, cwd=monorepo_copy)
     assert result.returncode == 1
