@@ -19,7 +19,7 @@ from .engine.records import RecordStore
 from .errors import BuildFailed, UserError
 from .go import actions as go_actions
 from .go import toolchain
-from .image import builders, dockerfile
+from .image import builders
 from .image import planner as image_planner
 from .image.recipe import archive_path
 from .image.smoke import smoke_action
@@ -40,8 +40,7 @@ T = TypeVar("T")
 # The CI matrix (plan -- --matrix): the runner label a cell needs. Go is cross-compiled outside the image build,
 # so a COPY-only Dockerfile builds any platform (Windows included) on the amd64 Linux runner without emulation;
 # only a Dockerfile that RUNs something needs a runner of the target architecture.
-CI_RUNNERS = {"amd64": "ubuntu-24.04", "arm64": "ubuntu-24.04-arm"}
-CI_DEFAULT_RUNNER = CI_RUNNERS["amd64"]
+CI_DEFAULT_RUNNER = "ubuntu-24.04"
 # The builder of every CI cell unless --builder/CONTAINER_BUILDER says otherwise: upstream's default, it builds
 # Windows images on Linux, and its images are digest-identical across runs, so a rerun pushes nothing new.
 CI_BUILDER = "buildah"
@@ -244,16 +243,10 @@ def ci_builders(config: Settings, targets: Sequence[ImageTarget]) -> dict[Platfo
 
 
 def ci_runner(component: Component, platform: Platform) -> str:
-    """The runner a CI cell needs: the default (amd64 Linux) unless building the image executes target code."""
-    path = component.os_image(platform).dockerfile
-    if not dockerfile.runs_commands(path):
-        return CI_DEFAULT_RUNNER
-    if platform.os == "windows":
-        raise UserError(
-            f"{path}: a RUN instruction in a Windows Dockerfile (Windows images are built on Linux: it cannot run)",
-            hint="keep Windows stages COPY-only: compile or prepare files before the image build",
-        )
-    return CI_RUNNERS[platform.arch]
+    """The runner a CI cell needs. Every Dockerfile is COPY-only (RUN is refused at planning) and Go is
+    cross-compiled before the image build, so no cell executes target code: one amd64 Linux runner kind serves
+    linux/amd64, linux/arm64 and windows/amd64 alike."""
+    return CI_DEFAULT_RUNNER
 
 
 def describe(repo: Repository, build_plan: Plan) -> dict[str, Any]:

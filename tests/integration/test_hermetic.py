@@ -63,7 +63,7 @@ def test_ambient_go_settings_change_no_binary(monorepo_copy: Path, tmp_path: Pat
         assert result.returncode == 0, result.stderr
         binaries[name] = {p.relative_to(layout.output).as_posix(): sha256(p)
                           for p in layout.platform_dir(AMD64).rglob("*") if p.is_file()}  # fmt: skip
-    assert set(binaries["clean"]) == {"linux_amd64/azure-ipam", "linux_amd64/dropgz-azure-ipam/dropgz"}
+    assert set(binaries["clean"]) == {"linux_amd64/azure-ipam/azure-ipam", "linux_amd64/dropgz-azure-ipam/dropgz"}
     assert binaries["hostile"] == binaries["clean"]
 
 

@@ -85,14 +85,9 @@ def test_plan_json_needs_no_engine_and_installs_no_toolchain(monorepo_copy: Path
     assert not (monorepo_copy / ".acnbuild" / "records").exists()
 
 
-def test_a_dockerfile_that_runs_commands_needs_a_runner_of_its_architecture(monorepo_copy: Path) -> None:
-    dockerfile = monorepo_copy / "components" / "npm" / "linux.Dockerfile"
-    dockerfile.write_text(dockerfile.read_text() + "RUN true\n")
+def test_every_ci_cell_runs_on_the_amd64_linux_runner(monorepo_copy: Path) -> None:
+    """COPY-only images over cross-compiled binaries: arm64 and Windows cells need no emulation or other runner."""
     result = acnbuild("plan", "--matrix", "--component", "npm", cwd=monorepo_copy)
     assert result.returncode == 0, result.stderr
     runners = {c["platform"]: c["runner"] for c in json.loads(result.stdout)["include"]}
-    assert runners == {
-        "linux/amd64": "ubuntu-24.04",
-        "linux/arm64": "ubuntu-24.04-arm",
-        "windows/amd64": "ubuntu-24.04",
-    }
+    assert runners == {"linux/amd64": "ubuntu-24.04", "linux/arm64": "ubuntu-24.04", "windows/amd64": "ubuntu-24.04"}

@@ -209,15 +209,6 @@ def _copy_arguments(instruction: Instruction) -> list[str]:
 # --- the functions the planner and tests call -----------------------------------------------------------------
 
 
-_RUN = re.compile(r"^\s*RUN\s", re.IGNORECASE)
-
-
-def runs_commands(dockerfile: Path) -> bool:
-    """Does building this Dockerfile execute anything (a RUN instruction)? COPY-only files build for any
-    architecture without emulation or a native runner."""
-    return any(_RUN.match(line) for line in dockerfile.read_text().splitlines())
-
-
 def stages(dockerfile: Path) -> list[str]:
     return Dockerfile.read(dockerfile, str(dockerfile)).stages()
 
