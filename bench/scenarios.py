@@ -11,7 +11,8 @@ windows/amd64, each component where it ships):
   floor  the no-op floor: a no-op ``nox -s cns-image`` and ``nox -s images`` against an empty session, which
          nox cannot express without adding a session to the noxfile, so it is measured as
          ``nox --version`` (nox's own start-up) + ``.nox/_acnbuild/bin/python -c pass`` (the interpreter every
-         session starts): the least any session can cost.
+         session starts): the least any session can cost. ``nox -s cns-image-name`` (loads the repository,
+         prints a name) is shown too: the cost of a session that does real but trivial work.
 Baselines (bench/baselines.py): upstream-style (``COPY . .``, ``go build -a``) and well-written (BuildKit cache
 mounts, narrow COPYs). Everything runs in temporary clones of this checkout, which is never modified; images,
 containers, build-cache records and cache mounts the run made are removed at the end. Machines are noisy: read
@@ -141,9 +142,10 @@ def floor_table(results: Results) -> Table:
     table.add_column("what")
     table.add_column("seconds", justify="right")
     table.add_column("/ empty session", justify="right")
-    for label in ("empty session", "nox --version", "python -c pass", "no-op cns-image", "no-op images"):
+    rows = ("empty session", "nox --version", "python -c pass", "cns-image-name", "no-op cns-image", "no-op images")
+    for label in rows:
         values = results.samples("floor", "linux/amd64", label)
-        table.add_row(label, _cell(values), _ratio(values, floor) if label.startswith("no-op") else "")
+        table.add_row(label, _cell(values), _ratio(values, floor) if label not in rows[:3] else "")
     return table
 
 
@@ -170,6 +172,7 @@ class Bench:
     scenarios: tuple[str, ...]
     reset_engines: systems.EngineReset
     results: Results = field(default_factory=Results)
+    load: list[float] = field(default_factory=list)
 
     @property
     def everyone(self) -> list[systems.Ours | systems.Baseline]:
@@ -178,6 +181,7 @@ class Bench:
     def timed(self, scenario: str, rep: int) -> None:
         for platform in self.platforms:
             for system in self.everyone:
+                self.load.append(os.getloadavg()[0])
                 seconds = system.build(platform)
                 if scenario in self.scenarios:
                     self.results.add(scenario, platform, system.label, rep, seconds)
@@ -215,6 +219,7 @@ class Bench:
             "nox --version": nox_version,
             "python -c pass": python_pass,
             "empty session": nox_version + python_pass,
+            "cns-image-name": ours.session(["-s", "cns-image-name"], platform),
             "no-op cns-image": ours.session(cns, platform),
             "no-op images": ours.session(images, platform),
         }
@@ -367,7 +372,9 @@ def notes(bench: Bench) -> list[str]:
         "cold: ours starts from a fresh clone and a fresh ACNBUILD_CACHE with the pinned toolchain hard-linked in "
         "(empty GOCACHE), its images removed; baselines from a fresh clone, new cache-mount ids, their build-cache "
         "records removed (buildah: an emptied private storage)",
-        "noisy machine (2 CPUs shared with other work): medians of few runs; compare ratios within this run only",
+        f"noisy machine: {os.cpu_count()} CPUs shared with other work, 1-minute load average "
+        f"{min(bench.load, default=0):.1f}-{max(bench.load, default=0):.1f} during the run; medians of few runs, "
+        "compare ratios within this run only",
     ]
     if not bench.reset_engines.prune_all:
         result.append(
