@@ -173,6 +173,7 @@ class Bench:
     reset_engines: systems.EngineReset
     results: Results = field(default_factory=Results)
     load: list[float] = field(default_factory=list)
+    evicted: list[str] = field(default_factory=list)  # baseline no-ops whose cache was gone
 
     @property
     def everyone(self) -> list[systems.Ours | systems.Baseline]:
@@ -186,6 +187,9 @@ class Bench:
                 if scenario in self.scenarios:
                     self.results.add(scenario, platform, system.label, rep, seconds)
                     console.print(f"  {scenario:5} {platform:14} {system.label:15} {seconds:8.2f} s")
+                executed = getattr(system, "last_executed", 0)
+                if scenario == "noop" and executed:
+                    self.evicted.append(f"{system.label} {platform} (run {rep + 1}): {executed} RUN steps")
 
     def repetition(self, rep: int) -> None:
         console.print(f"run {rep + 1}", style="bold")
@@ -381,6 +385,12 @@ def notes(bench: Bench) -> list[str]:
             "BuildKit's cache was pruned only of the baselines' own records (shared engine): final-stage COPY layers "
             "(ours and theirs) may hit on cold runs after the first, worth well under a second; "
             "--prune-build-cache empties it all"
+        )
+    if bench.evicted:
+        result.append(
+            "these baseline no-ops re-ran steps, so their layers had left the build cache between the cold and "
+            "the no-op build (not removed by this benchmark; BuildKit's garbage collection or another user's "
+            "prune): " + "; ".join(bench.evicted)
         )
     if any(p.startswith("windows/") for p in bench.platforms):
         result.append(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 import os
 import platform as host
+import re
 import shutil
 import subprocess
 import time
@@ -199,6 +200,7 @@ class Baseline:
         self.checkout = setting.work / "unset"
         self.dockerfiles: dict[tuple[str, str, str], Path] = {}
         self.cache_id = ""
+        self.last_executed = 0  # RUN steps the last build executed rather than took from the cache
 
     def reset(self, rep: str) -> None:
         self.ledger.remove_named()
@@ -240,21 +242,41 @@ class Baseline:
     def build(self, platform: str) -> float:
         jobs = [(c, *self.command(c, platform)) for c in self.setting.shipping(platform)]
 
-        def one(job: tuple[str, list[str], dict[str, str]]) -> None:
+        def one(job: tuple[str, list[str], dict[str, str]]) -> int:
             component, command, env = job
             log = self.setting.logs.path(f"{self.style}-{component}-{platform}")
             iidfile = log.with_suffix(".iid")
             run_logged([*command[:-1], "--iidfile", str(iidfile), command[-1]], cwd=self.checkout, env=env, log=log)
             if not platform.startswith("windows/") and iidfile.is_file():
                 self.ledger.note_id(iidfile.read_text().strip())
+            return executed_run_steps(log.read_text())
 
         start = time.perf_counter()
         with ThreadPoolExecutor(max_workers=self.setting.jobs) as pool:
-            list(pool.map(one, jobs))
+            self.last_executed = sum(pool.map(one, jobs))
         return time.perf_counter() - start
 
     def cleanup(self) -> None:
         self.ledger.remove_all()
+
+
+_BUILDKIT_STEP = re.compile(r"^#(\d+) \[[^\]]*\] RUN ", re.MULTILINE)
+
+
+def executed_run_steps(log: str) -> int:
+    """RUN steps a build executed: BuildKit plain progress (``#N [...] RUN`` without ``#N CACHED``) or buildah
+    (a ``STEP i/n: RUN`` not followed by ``--> Using cache``). A no-op that executes one was not served by the cache.
+    """
+    steps = set(_BUILDKIT_STEP.findall(log))
+    if steps:
+        return len(steps - set(re.findall(r"^#(\d+) CACHED", log, re.MULTILINE)))
+    executed = 0
+    lines = log.splitlines()
+    for i, line in enumerate(lines):
+        if re.search(r"STEP \d+/\d+: RUN ", line):
+            following = next((f for f in lines[i + 1 :] if f.startswith("-->")), "")
+            executed += not following.startswith("--> Using cache")
+    return executed
 
 
 @dataclass

@@ -95,3 +95,27 @@ def test_base_overrides_follow_our_rule() -> None:
     assert systems.apply_override("mcr.microsoft.com/oss/hpc:v1.0.0" + pinned, overrides).endswith("b" * 64)
     assert systems.apply_override("scratch", overrides) == "scratch"
     assert systems.apply_override("other/base:1" + pinned, overrides) == "other/base:1" + pinned
+
+
+BUILDKIT_NOOP = """#7 [azure-cns 3/4] COPY . .
+#7 CACHED
+#8 [azure-cns 4/4] RUN CGO_ENABLED=0 go build -a -o /out/azure-cns ./components/cns/cmd/azure-cns
+#8 CACHED
+#9 [linux 1/1] COPY --from=azure-cns /out/azure-cns /usr/local/bin/azure-cns
+#9 CACHED
+"""
+BUILDAH_REBUILD = """[1/2] STEP 3/7: COPY . .
+--> Using cache c2775cab87c6
+[1/2] STEP 7/7: RUN CGO_ENABLED=0 go build -a -o /out/azure-cns.exe ./components/cns/cmd/azure-cns
+--> 4872eee52ca2
+[2/2] STEP 3/5: COPY --from=azure-cns /out/azure-cns.exe /azure-cns.exe
+--> Using cache 63138e082de7
+"""
+
+
+def test_executed_run_steps_tells_a_cached_no_op_from_a_rebuild() -> None:
+    assert systems.executed_run_steps(BUILDKIT_NOOP) == 0
+    rebuilt = BUILDKIT_NOOP.replace("#8 CACHED", "#8 DONE 110.0s")
+    assert systems.executed_run_steps(rebuilt) == 1
+    assert systems.executed_run_steps(BUILDAH_REBUILD) == 1
+    assert systems.executed_run_steps(BUILDAH_REBUILD.replace("--> 4872eee52ca2", "--> Using cache 4872eee52ca2")) == 0
