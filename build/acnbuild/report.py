@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -36,6 +37,11 @@ class Progress:
 
     def started(self, action: Action) -> None:
         return None
+
+    def waiting(self, action: Action, lock: Path) -> None:
+        console.print(
+            f"[yellow]waiting[/] for another run in this checkout to finish: {action.summary} [dim]({lock})[/]"
+        )
 
     def finished(self, outcome: Outcome) -> None:
         style = _STATUS_STYLE.get(outcome.status, "")

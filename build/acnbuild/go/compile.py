@@ -10,6 +10,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import process
 from ..atomic import atomic_path, atomic_write
 from ..engine.fingerprint import combine, files_digest
 from ..errors import BuildFailed, UserError
@@ -125,24 +126,21 @@ def fingerprint(toolchain: GoToolchain | None, root: Path, build: GoBuild) -> st
 
 
 def compile_binary(toolchain: GoToolchain, root: Path, build: GoBuild, output: Path, log: Path) -> None:
-    """Compile to a temporary name, then rename: a failed build never leaves a partial binary."""
+    """Compile to a temporary name, then rename: a failed or interrupted build never leaves a partial binary.
+
+    Go's work directory goes into a temporary directory of this build's own, removed afterwards whatever happened:
+    go leaves its work directory behind when it is stopped by a signal.
+    """
     log.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(output) as partial:
+    env = toolchain.env(build.platform)
+    with atomic_path(output) as partial, toolchain.scratch() as scratch:
+        env["TMPDIR"] = str(scratch)
         command = build.command(toolchain.go, partial)
-        with open(log, "w") as handle:
-            handle.write("$ " + " ".join(command) + "\n")
-            handle.write(json.dumps(toolchain.env(build.platform), indent=1) + "\n")
-            handle.flush()
-            result = subprocess.run(
-                command,
-                cwd=root,
-                env=toolchain.env(build.platform),
-                stdout=handle,
-                stderr=subprocess.STDOUT,
-                check=False,
-            )
-        if result.returncode != 0:
+        log.write_text(json.dumps(env, indent=1) + "\n")
+        try:
+            process.run(command, log, what=f"go build of {build.binary.name}", env=env, cwd=root)
+        except process.ToolFailed as failure:
             tail = log.read_text().splitlines()[-15:]
             raise BuildFailed(
                 f"go build of {build.binary.name} for {build.platform} failed:\n" + "\n".join(tail), log=str(log)
-            )
+            ) from failure

@@ -10,14 +10,13 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .. import retry
+from .. import interrupts, retry
 from ..errors import BuildFailed, UserError
 from ..references import Reference, Registry
 
@@ -53,9 +52,9 @@ class Response:
 
 
 def _retry_after(error: BaseException) -> float | None:
-    if isinstance(error, urllib.error.HTTPError) and error.code == 429:
-        value = error.headers.get("Retry-After", "") if error.headers else ""
-        return float(value) if value.strip().isdigit() else None
+    """What a throttling (429) or unavailable (503) registry asks us to wait, in seconds."""
+    if isinstance(error, urllib.error.HTTPError) and error.code in (429, 503) and error.headers:
+        return retry.retry_after_seconds(error.headers.get("Retry-After"))
     return None
 
 
@@ -71,7 +70,7 @@ def _describe(error: BaseException) -> str:
 class RegistryClient:
     registry: Registry
     policy: retry.RetryPolicy = retry.REGISTRY_POLICY
-    sleep: Callable[[float], None] = time.sleep
+    sleep: Callable[[float], None] = interrupts.sleep
     timeout: float = TIMEOUT
     auth: Authenticator = field(init=False, repr=False)
     _authorization: str | None = field(default=None, init=False, repr=False)
