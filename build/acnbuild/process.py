@@ -41,6 +41,10 @@ class ToolFailed(BuildFailed):
         self.returncode = returncode
 
 
+class ToolTimedOut(ToolFailed):
+    """A tool ran past its timeout and was stopped (a hung registry: no registry tool gives up on its own)."""
+
+
 def _tail(text: str, lines: int = 20) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
@@ -113,10 +117,12 @@ def run(
     cwd: Path | None = None,
     stop: Stop = Stop.SIGNAL,
     echo: Callable[[str], str | None] | None = None,
+    timeout: float | None = None,
 ) -> str:
     """Run ``command`` once, appending the command line and its output to ``log``; return the output.
 
     ``echo`` sees every output line as it comes and returns what to show on stderr now (tools' retry notices).
+    ``timeout``: seconds after which the tool is stopped and ``ToolTimedOut`` raised.
     """
     interrupts.check()
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -135,18 +141,35 @@ def run(
             cwd=cwd,
             process_group=0,
         )
-        with supervised(child, what, stop):
-            assert child.stdout is not None
-            for line in child.stdout:
-                handle.write(line)
-                output.append(line)
-                if echo is not None and (message := echo(line)):
-                    _say(message)
-            returncode = child.wait()
+        expired = threading.Event()
+        stop_hung = _stopper(child, Stop.SIGNAL, what)
+
+        def expire() -> None:
+            expired.set()
+            stop_hung()
+
+        watchdog = threading.Timer(timeout or 0.0, expire)
+        watchdog.daemon = True
+        if timeout is not None:
+            watchdog.start()
+        try:
+            with supervised(child, what, stop):
+                assert child.stdout is not None
+                for line in child.stdout:
+                    handle.write(line)
+                    output.append(line)
+                    if echo is not None and (message := echo(line)):
+                        _say(message)
+                returncode = child.wait()
+        finally:
+            watchdog.cancel()
     text = "".join(output)
     if returncode != 0:
         if interrupts.stopping.is_set():
             raise interrupts.interrupted()
+        if expired.is_set():
+            reason = f"no result within {timeout:g} s, stopped (set {retry.TOOL_TIMEOUT} to wait longer)"
+            raise ToolTimedOut(f"{what}: {reason}", log=str(log), output=f"{text}{reason}\n", returncode=returncode)
         raise ToolFailed(f"{what} failed (exit {returncode}):\n{_tail(text)}", log=str(log), output=text,
                          returncode=returncode)  # fmt: skip
     return text
@@ -170,6 +193,8 @@ def run_with_retries(
     hidden = tuple(scrub)
 
     def transient(error: BaseException) -> bool:
+        if isinstance(error, ToolTimedOut):
+            return True
         return isinstance(error, ToolFailed) and retry.tool_output_is_transient(error.output, hidden)
 
     def describe(error: BaseException) -> str:
@@ -178,9 +203,10 @@ def run_with_retries(
         return str(error)
 
     echo = retry.tool_retry_notice(what)
+    timeout = retry.tool_timeout()
     try:
         return retry.call(
-            what, target, lambda: run(command, log, what=what, env=env, cwd=cwd, echo=echo),
+            what, target, lambda: run(command, log, what=what, env=env, cwd=cwd, echo=echo, timeout=timeout),
             is_transient=transient, describe=describe, policy=policy,
         )  # fmt: skip
     except BuildFailed as failure:

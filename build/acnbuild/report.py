@@ -48,7 +48,7 @@ class Progress:
         word = status_word(outcome)
         console.print(f"[{style}]{word:>7}[/] {outcome.action.summary} [dim]({outcome.seconds:.1f}s)[/]")
         if outcome.error and outcome.status is Status.FAILED:
-            console.print(outcome.error, style="red", markup=False)
+            console.print(outcome.error, style="red", markup=False, soft_wrap=True)  # whole lines: greppable
 
 
 def human_size(size: int | None) -> str:

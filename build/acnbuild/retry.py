@@ -12,6 +12,7 @@ from __future__ import annotations
 import email.utils
 import errno
 import http.client
+import os
 import random
 import re
 import socket
@@ -19,14 +20,14 @@ import ssl
 import sys
 import time
 import urllib.error
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
 import tenacity
 
 from . import interrupts
-from .errors import BuildFailed
+from .errors import BuildFailed, UserError
 
 T = TypeVar("T")
 
@@ -103,9 +104,8 @@ _URL = re.compile(r"\w+ \"?https?://\S+?\"?: ")  # `Patch "http://host/v2/...?_s
 def tool_error_summary(output: str, scrub: Iterable[str] = ()) -> str:
     """The last status a tool reported, for a give-up message: an HTTP status if it named one, else its last error
     line without the request URL it quotes (upload URLs are long and say nothing a person needs)."""
-    text = _scrubbed(output, scrub)
-    statuses = _HTTP_STATUS.findall(text)
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    statuses = _HTTP_STATUS.findall(_scrubbed(output, scrub))  # "500" in the address is no status
+    lines = [line.strip() for line in output.strip().splitlines() if line.strip()]
     last = _URL.sub("", lines[-1]) if lines else ""
     if statuses and statuses[-1].strip() not in last:
         return f"HTTP {statuses[-1].strip()}; {last}"[:300]
@@ -161,6 +161,36 @@ REGISTRY_POLICY = RetryPolicy()
 # but not a reset mid-body, skopeo 1.9 never. The paced deadline keeps our attempts on top of theirs within a
 # minute: after docker's 50 s of its own there is no second attempt, after a quick reset there are up to four.
 TOOL_POLICY = RetryPolicy(attempts=4, initial=2.0, deadline=60.0)
+
+
+REGISTRY_TIMEOUT = "ACNBUILD_REGISTRY_TIMEOUT"  # seconds one registry request may go unanswered (default 30)
+TOOL_TIMEOUT = "ACNBUILD_TOOL_TIMEOUT"  # seconds one push, pull or copy by a tool may take (default 900)
+
+
+def seconds(variable: str, default: float, env: Mapping[str, str] | None = None) -> float:
+    """A timeout from the environment: a positive number of seconds, else exit 2 naming the variable."""
+    value = (os.environ if env is None else env).get(variable, "").strip()
+    if not value:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        number = 0.0
+    if not 0 < number < float("inf"):
+        raise UserError(
+            f"{variable}={value!r} is not a positive number of seconds", hint=f"e.g. {variable}={default:g}"
+        )
+    return number
+
+
+def registry_timeout() -> float:
+    """How long one registry request may go unanswered; hung registries (no tool ever gives up) are cut here."""
+    return seconds(REGISTRY_TIMEOUT, 30.0)
+
+
+def tool_timeout() -> float:
+    """How long one push, pull or copy by a registry tool may take before it is stopped as hung."""
+    return seconds(TOOL_TIMEOUT, 900.0)
 
 
 def _say(message: str) -> None:

@@ -29,7 +29,6 @@ DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 ACCEPT_ALL = ", ".join((OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST))
 LIST_TYPES = (OCI_INDEX, DOCKER_LIST)
-TIMEOUT = 30.0
 
 
 @dataclass
@@ -71,7 +70,7 @@ class RegistryClient:
     registry: Registry
     policy: retry.RetryPolicy = retry.REGISTRY_POLICY
     sleep: Callable[[float], None] = interrupts.sleep
-    timeout: float = TIMEOUT
+    timeout: float = field(default_factory=retry.registry_timeout)  # ACNBUILD_REGISTRY_TIMEOUT
     auth: Authenticator = field(init=False, repr=False)
     _authorization: str | None = field(default=None, init=False, repr=False)
 

@@ -13,6 +13,7 @@ import os
 import shutil
 import socket
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -59,10 +60,11 @@ _NO_ENGINE.pop("DOCKER_CONTEXT", None)
 class EngineError(Exception):
     """The engine refused or failed an operation; ``text`` is its own error message."""
 
-    def __init__(self, text: str, status: int | None = None) -> None:
+    def __init__(self, text: str, status: int | None = None, *, timed_out: bool = False) -> None:
         super().__init__(text)
         self.text = text
         self.status = status
+        self.timed_out = timed_out  # we gave up waiting (a hung registry): worth another attempt
 
 
 def _engine_base_url() -> str | None:
@@ -242,7 +244,18 @@ class DockerBuilder:
 
         log.parent.mkdir(parents=True, exist_ok=True)
         retrying: set[str] = set()
-        with open(log, "a") as handle, interrupts.stoppable(_stream_cutter(events)):
+        cut = _stream_cutter(events)
+        timeout = retry.tool_timeout()
+        expired = threading.Event()
+
+        def expire() -> None:
+            expired.set()
+            cut()
+
+        watchdog = threading.Timer(timeout, expire)  # the engine never gives up on a hung registry by itself
+        watchdog.daemon = True
+        watchdog.start()
+        with open(log, "a") as handle, interrupts.stoppable(cut):
             handle.write(f"$ (docker engine) {what}\n")
             try:
                 for event in events:
@@ -254,16 +267,22 @@ class DockerBuilder:
             except docker.errors.APIError as error:
                 handle.write(f"error: {error.explanation}\n")
                 raise EngineError(str(error.explanation or error), error.status_code) from None
-            except (OSError, ValueError) as error:  # the stream was cut (interrupt) or the engine went away
-                interrupts.check()
-                raise EngineError(f"the engine's answer broke off: {error}") from None
-        interrupts.check()  # a cut stream ends like a finished one: it is not a success
+            except (OSError, ValueError) as error:  # the stream was cut (interrupt, timeout) or the engine went away
+                if not (interrupts.stopping.is_set() or expired.is_set()):
+                    raise EngineError(f"the engine's answer broke off: {error}") from None
+            finally:
+                watchdog.cancel()
+            interrupts.check()  # a cut stream ends like a finished one: it is not a success
+            if expired.is_set():
+                message = f"no result within {timeout:g} s, stopped (set {retry.TOOL_TIMEOUT} to wait longer)"
+                handle.write(f"error: {message}\n")
+                raise EngineError(message, timed_out=True)
 
     def _retrying(self, operation: str, reference: Reference, once: Any, log: Path) -> None:
         def transient(error: BaseException) -> bool:
             if not isinstance(error, EngineError):
                 return retry.exception_is_transient(error)
-            return retry.tool_output_is_transient(error.text, (reference.registry,))
+            return error.timed_out or retry.tool_output_is_transient(error.text, (reference.registry,))
 
         def describe(error: BaseException) -> str:
             return error.text if isinstance(error, EngineError) else str(error)
