@@ -299,8 +299,12 @@ def test_an_unauthorized_push_to_a_port_with_500_in_it_is_tried_once(
     subprocess.run([htpasswd_tool, "-Bbc", str(htpasswd), "someone", "pw-9d1e"], check=True, capture_output=True)
     secured = localregistry.start(tmp_path / "secured", port_with_500(), htpasswd=htpasswd)
     try:
-        env = {"VERSION": f"v0.0.0-unauth-{secrets.token_hex(3)}", "DOCKER_CONFIG": str(tmp_path / "no-login"),
-               "REGISTRY_AUTH_FILE": str(tmp_path / "no-login" / "auth.json")}  # fmt: skip
+        no_login = tmp_path / "no-login"  # logged in nowhere
+        no_login.mkdir()
+        for name in ("config.json", "auth.json"):
+            (no_login / name).write_text("{}")
+        env = {"VERSION": f"v0.0.0-unauth-{secrets.token_hex(3)}", "DOCKER_CONFIG": str(no_login),
+               "REGISTRY_AUTH_FILE": str(no_login / "auth.json")}  # fmt: skip
         result = acnbuild("image-push", COMPONENT, "--builder", builder, "--registry", secured.host,
                           cwd=monorepo_copy, env=env)  # fmt: skip
         assert result.returncode != 0
