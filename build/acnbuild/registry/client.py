@@ -116,7 +116,7 @@ class RegistryClient:
                 self._authorization = answer
                 return once(answer)
 
-        operation = f"{method} {path.split('/manifests/')[0].split('/blobs/')[0]}"
+        operation = f"{method} {path.split('/manifests/')[0].split('/blobs/')[0] or '/v2/'}"
         try:
             return retry.call(
                 operation, self.registry.address, attempt, is_transient=retry.exception_is_transient,
@@ -136,6 +136,16 @@ class RegistryClient:
         return BuildFailed(f"{what}: {self.registry.address} answered HTTP {error.code} {error.reason}")
 
     # --- API ------------------------------------------------------------------------------------
+
+    def ping(self) -> None:
+        """Check that the registry answers and accepts the login (the API root, ``/v2/``); UserError when refused.
+
+        Before a push through a tool: the docker engine retries a refused layer upload for 50 s on its own.
+        """
+        try:
+            self._send("GET", "", {}, None)
+        except urllib.error.HTTPError as error:
+            raise self._failure(error, f"logging in to {self.registry.address}") from None
 
     def manifest(self, repository: str, reference: str) -> Manifest | None:
         """GET a manifest by tag or digest; None when the registry has no such manifest."""
