@@ -39,6 +39,17 @@ def lint(posargs: Sequence[str]) -> int:
         report.console.print(f"lint: {name}", style="dim")
         if subprocess.call(command, cwd=root) != 0:
             failed.append(name)
+    report.console.print("lint: base image lock", style="dim")
+    from .baselock import BaseLock
+
+    try:
+        lock = BaseLock.read(root)
+        problems = discover.lock_problems(discover.load_repository(root, lock), lock)
+    except AcnBuildError as error:
+        problems = [str(error)]
+    if problems:
+        report.console.print("error: " + "\n".join(problems), style="bold red", markup=False)
+        failed.append("base lock")
     try:
         go_checks.lint(root)
         report.console.print("go: gofmt and go vet are clean")

@@ -6,9 +6,11 @@ This is the only module that reads YAML. Errors name the file, the line and the 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -16,16 +18,22 @@ from typing import Any
 
 import yaml
 
+from . import contained
 from .atomic import atomic_write
+from .baselock import BaseLock
 from .errors import UserError
-from .model import Component, GoBinary, Installer, OsImage, Repository, VersionRule, WindowsSku
+from .model import Component, GoBinary, Installer, OsImage, Repository, Smoke, VersionRule, WindowsSku
 from .paths import Layout
 from .platforms import Platform
+from .references import Reference
 
 BUILD_FILE = "BUILD.yaml"
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # Content digests of BUILD.yaml files that passed the schema, so unchanged files skip validation.
 VALIDATED_CACHE = "validated-build-files.json"
+MAX_BYTES = 256 * 1024  # a BUILD.yaml is a page of settings; anything near this size is a mistake
+MAX_DEPTH = 16  # the schema nests five levels deep
+MAX_MESSAGE = 240  # characters of one schema message: values are echoed, never whole
 
 
 @cache
@@ -50,37 +58,104 @@ def find_root(start: Path | None = None) -> Path:
     )
 
 
-def load_repository(root: Path) -> Repository:
+def load_repository(root: Path, lock: BaseLock | None = None) -> Repository:
+    """Every component; bases are pinned from ``lock`` (default: the checkout's ``requirements/base-images.lock``)."""
     files = sorted((root / "components").glob(f"*/{BUILD_FILE}"))
     if not files:
-        raise UserError(f"no components/*/{BUILD_FILE} under {root}")
-    components = {}
-    binaries_seen: dict[str, Path] = {}
+        raise UserError(f"no components/*/{BUILD_FILE} under {root}", hint="run nox from the repository checkout")
+    components: dict[str, Component] = {}
     validated = _read_validated(root)
     known = set(validated)
+    lock = lock or BaseLock.read(root)
     for path in files:
-        component = load_component(path, root, validated)
-        for binary in component.binaries:
-            if binary.name in binaries_seen:
-                raise UserError(
-                    f"{_rel(path, root)}: binary {binary.name!r} is also declared in "
-                    f"{_rel(binaries_seen[binary.name], root)}",
-                    hint="binary names must be unique across components (they share output/)",
-                )
-            binaries_seen[binary.name] = path
+        component = load_component(path, root, validated, lock)
         components[component.name] = component
+    _refuse_duplicates(list(components.values()))
+    binaries_seen = {b.name for c in components.values() for b in c.binaries}
     repo = Repository(root=root, components=components)
     for component in components.values():
-        for wanted in component.installer.binaries if component.installer else ():
+        for index, wanted in enumerate(component.installer.binaries if component.installer else ()):
             if wanted not in binaries_seen:
                 raise UserError(
-                    f"{_rel(component.build_file, root)}: installer.binaries names {wanted!r}, which no component "
-                    "declares",
+                    f"{component.where('installer', 'binaries', index)}: installer.binaries[{index}]: {wanted!r} is "
+                    "not a binary any component declares",
                     hint="declared binaries: " + ", ".join(sorted(binaries_seen)),
                 )
     if validated != known:
         _write_validated(root, validated)
     return repo
+
+
+_Keys = tuple[str | int, ...]
+_Declared = tuple[Component, _Keys]  # a component and the key path of one of its declarations
+
+
+def _refuse_duplicates(components: list[Component]) -> None:
+    """Binary names share output/ and image names share the registry: each may be declared once.
+
+    The message blames the more recently edited file (the one that most likely just gained the duplicate) at its
+    line, and names the other declaration with its line.
+    """
+
+    def newest_last(pair: tuple[_Declared, _Declared]) -> list[_Declared]:
+        return sorted(pair, key=lambda item: (_mtime(item[0].build_file), item[0].display))
+
+    seen_binaries: dict[str, tuple[Component, tuple[str | int, ...]]] = {}
+    seen_images: dict[str, tuple[Component, tuple[str | int, ...]]] = {}
+    for component in components:
+        declarations: list[
+            tuple[dict[str, tuple[Component, tuple[str | int, ...]]], str, tuple[str | int, ...], str, str]
+        ]
+        declarations = [(seen_binaries, b.name, ("binaries", i, "name"), "binary", "output/<os>_<arch>/")
+                        for i, b in enumerate(component.binaries)]  # fmt: skip
+        declarations.append((seen_images, component.image, ("image",), "image", "the registry"))
+        for seen, name, keys, what, shared in declarations:
+            if name in seen:
+                (first, first_keys), (second, second_keys) = newest_last((seen[name], (component, keys)))
+                raise UserError(
+                    f"{second.where(*second_keys)}: {what} name {name!r} is already declared at "
+                    f"{first.where(*first_keys)}",
+                    hint=f"{what} names must be unique across components (they share {shared}): rename one",
+                )
+            seen[name] = (component, keys)
+
+
+def _mtime(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
+def declared_bases(repo: Repository) -> list[tuple[str, str, str]]:
+    """Every base image the components use, as ``(reference, platform, where BUILD.yaml declares it)``."""
+    found = []
+    for component in repo.components.values():
+        for os_name, image in component.images.items():
+            platform = next((str(p) for p in component.platforms if p.os == os_name), f"{os_name}/amd64")
+            found.append((image.base, platform, component.where("images", os_name, "base")))
+            for sku in image.skus:
+                found.append((sku.base, platform, component.where("images", os_name, "skus", sku.name)))
+    return [item for item in found if item[0] != "scratch"]
+
+
+def lock_problems(repo: Repository, lock: BaseLock) -> list[str]:
+    """Where BUILD.yaml and the lock disagree: a base the lock does not pin, or a lock line no base uses."""
+    problems = []
+    used = set()
+    for base, _, where in declared_bases(repo):
+        parsed = Reference.parse(base)
+        key = f"{parsed.name}:{parsed.tag}" if parsed.tag else None
+        if key is None:
+            problems.append(f"{where}: {base} has no tag, so {lock.display} cannot pin it: name it name:tag")
+        elif key not in lock.entries:
+            problems.append(f"{where}: {key} is pinned in BUILD.yaml but not in {lock.display}")
+        elif lock.entries[key].digest != parsed.digest:
+            problems.append(f"{where}: {base} disagrees with {lock.where(key)}")
+        if key:
+            used.add(key)
+    problems += [f"{lock.where(key)}: {key} is used by no BUILD.yaml" for key in sorted(set(lock.entries) - used)]
+    return problems
 
 
 def _read_validated(root: Path) -> set[str]:
@@ -95,22 +170,28 @@ def _write_validated(root: Path, digests: set[str]) -> None:
         atomic_write(Layout(root).caches / VALIDATED_CACHE, json.dumps(sorted(digests)))
 
 
-def load_component(path: Path, root: Path, validated: set[str] | None = None) -> Component:
-    """Parse and validate one BUILD.yaml; ``validated`` holds digests known to pass (and gains this one)."""
+def load_component(
+    path: Path, root: Path, validated: set[str] | None = None, lock: BaseLock | None = None
+) -> Component:
+    """Parse and validate one BUILD.yaml; ``validated`` holds digests known to pass (and gains this one); bases are
+    pinned from ``lock`` (read from the checkout when not given)."""
     rel = _rel(path, root)
-    text = path.read_text()
+    text = _read_text(path, rel)
+    _screen(text, rel)
     try:
         data = yaml.load(text, Loader=_LOADER)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{rel}:{mark.line + 1}" if mark else rel
-        raise UserError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
+        raise _yaml_error(exc, rel) from None
     if not isinstance(data, dict):
-        raise UserError(f"{rel}:1: expected a mapping of keys (image, version, binaries, ...)")
+        raise UserError(
+            f"{rel}:1: expected a mapping of keys (image, version, binaries, platforms, images), found "
+            f"{'nothing' if data is None else type(data).__name__}",
+            hint="see `Adding a component` in README.md for a complete BUILD.yaml",
+        )
 
     @cache
     def nodes() -> yaml.Node:
-        """The node tree, for line numbers: composed only when there is an error to report."""
+        """The node tree, for line numbers: composed only when a line is asked for."""
         composed = yaml.compose(text, Loader=_LOADER)
         assert composed is not None  # the text parsed to a mapping above
         return composed
@@ -118,10 +199,82 @@ def load_component(path: Path, root: Path, validated: set[str] | None = None) ->
     digest = hashlib.sha256((schema_text() + "\0" + text).encode()).hexdigest()
     if validated is None or digest not in validated:
         _validate(data, nodes(), rel)
-    component = _to_component(data, nodes, path, root)
+    component = _to_component(data, nodes, path, root, lock or BaseLock.read(root))
     if validated is not None:
         validated.add(digest)
     return component
+
+
+def _read_text(path: Path, rel: str) -> str:
+    """The file as UTF-8 text (a BOM is allowed), refusing what no BUILD.yaml can be."""
+    try:
+        data = path.read_bytes()
+    except IsADirectoryError:
+        raise UserError(f"{rel} is a directory", hint="BUILD.yaml must be a file") from None
+    if len(data) > MAX_BYTES:
+        raise UserError(
+            f"{rel}: {len(data)} bytes is too large for a BUILD.yaml (at most {MAX_BYTES})",
+            hint="a BUILD.yaml names files, it does not hold them: move data into a file listed under `files`",
+        )
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
+        raise UserError(
+            f"{rel}:{line}: not UTF-8 text (byte 0x{data[error.start]:02x} at column {column})",
+            hint="save BUILD.yaml as UTF-8",
+        ) from None
+
+
+def _yaml_error(exc: yaml.YAMLError, rel: str) -> UserError:
+    mark = getattr(exc, "problem_mark", None)
+    where = f"{rel}:{mark.line + 1}" if mark else rel
+    problem = str(getattr(exc, "problem", None) or exc)[:MAX_MESSAGE]
+    return UserError(f"{where}: not valid YAML: {problem}", hint="check indentation, colons and closing brackets")
+
+
+@dataclass
+class _Open:
+    """A mapping or sequence open in the event stream; a mapping alternates keys and values."""
+
+    is_mapping: bool
+    keys: set[str] = field(default_factory=set)
+    expecting_key: bool = True
+
+
+def _screen(text: str, rel: str) -> None:
+    """Refuse, from the event stream alone (nothing is built or expanded), what safe loading would let through:
+    aliases (``*name``: a few hundred bytes of them expand to gigabytes), keys given twice in one mapping (YAML
+    keeps the last silently), and nesting deeper than any BUILD.yaml needs."""
+    frames: list[_Open] = []  # the collections open at this point of the stream
+    try:
+        for event in yaml.parse(text, Loader=_LOADER):
+            line = event.start_mark.line + 1 if event.start_mark else 1
+            if isinstance(event, yaml.AliasEvent):
+                raise UserError(
+                    f"{rel}:{line}: YAML aliases (*{event.anchor}) are not allowed in BUILD.yaml",
+                    hint="write the value out where it is used (aliases, `<<` merges included, are refused)",
+                )
+            if isinstance(event, (yaml.ScalarEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent)) and frames:
+                parent = frames[-1]
+                if parent.is_mapping and parent.expecting_key and isinstance(event, yaml.ScalarEvent):
+                    if event.value in parent.keys:
+                        raise UserError(
+                            f"{rel}:{line}: key {event.value[:MAX_MESSAGE]!r} appears twice in the same mapping",
+                            hint="keep one of them (YAML would silently use the last)",
+                        )
+                    parent.keys.add(event.value)
+                parent.expecting_key = parent.is_mapping and not parent.expecting_key
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                frames.append(_Open(is_mapping=isinstance(event, yaml.MappingStartEvent)))
+                if len(frames) > MAX_DEPTH:
+                    raise UserError(f"{rel}:{line}: nested more than {MAX_DEPTH} levels deep",
+                                    hint="a BUILD.yaml nests at most a few levels (see the schema)")  # fmt: skip
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                frames.pop()
+    except yaml.YAMLError as exc:
+        raise _yaml_error(exc, rel) from None
 
 
 def _validate(data: dict[str, Any], node: yaml.Node, rel: str) -> None:
@@ -135,14 +288,27 @@ def _validate(data: dict[str, Any], node: yaml.Node, rel: str) -> None:
     for error in errors:
         best = jsonschema.exceptions.best_match([error])
         keys = list(best.absolute_path)
+        text = best.message
+        hint = best.schema.get("description") if isinstance(best.schema, dict) else None
+        if best.validator == "additionalProperties" and isinstance(best.instance, dict):
+            allowed = sorted(best.schema.get("properties", {}))
+            unknown = [k for k in best.instance if k not in allowed]
+            keys = [*keys, unknown[0]] if unknown else keys
+            text = f"unknown key{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}"
+            hint = "allowed here: " + ", ".join(allowed)
         key = ".".join(str(k) for k in keys) or "(top level)"
         line = _line_of(node, keys)
-        hint = best.schema.get("description") if isinstance(best.schema, dict) else None
         if not hint and isinstance(best.schema, dict):
             hint = _description_at(keys)
-        message = f"{rel}:{line}: {key}: {best.message}"
+        message = f"{rel}:{line}: {key}: {_shorten(text)}"
         lines.append(message + (f"\n  fix: {hint}" if hint else ""))
     raise UserError("invalid BUILD.yaml\n" + "\n".join(lines))
+
+
+def _shorten(text: str) -> str:
+    """Schema messages quote the value: keep them to one readable line."""
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
 
 
 def _description_at(keys: list[Any]) -> str | None:
@@ -183,63 +349,80 @@ def _line_of(node: yaml.Node | None, keys: list[Any]) -> int:
     return line
 
 
-def _to_component(data: dict[str, Any], nodes: Callable[[], yaml.Node], path: Path, root: Path) -> Component:
+def _to_component(
+    data: dict[str, Any], nodes: Callable[[], yaml.Node], path: Path, root: Path, lock: BaseLock
+) -> Component:
     rel = _rel(path, root)
     directory = path.parent
     name = directory.name
+
+    def at(*keys: str | int) -> str:
+        return f"{rel}:{_line_of(nodes(), list(keys))}"
+
+    def inside(relative: str, keys: tuple[str | int, ...], shown: str) -> None:
+        """``relative`` must be a regular file of the component, with no link leading out of it."""
+        try:
+            contained.resolve(directory, relative)
+        except contained.NotContained as problem:
+            raise UserError(
+                f"{at(*keys)}: {shown}: {problem.reason}"
+                + (f" in {name}/" if problem.reason == "does not exist" else ""),
+                hint=f"list regular files inside components/{name}/ (symbolic links may not lead out of it)",
+            ) from None
+
     platforms = tuple(Platform.parse(p) for p in data["platforms"])
     images = {}
     for os_name, spec in data["images"].items():
         dockerfile = directory / spec["dockerfile"]
-        if not dockerfile.is_file():
-            line = _line_of(nodes(), ["images", os_name, "dockerfile"])
+        if not dockerfile.exists() and not dockerfile.is_symlink():
+            key = f"images.{os_name}.dockerfile"
             raise UserError(
-                f"{rel}:{line}: images.{os_name}.dockerfile: {spec['dockerfile']} does not exist",
+                f"{at('images', os_name, 'dockerfile')}: {key}: {spec['dockerfile']} does not exist",
                 hint=f"create {_rel(dockerfile, root)} or fix the file name",
             )
+        inside(spec["dockerfile"], ("images", os_name, "dockerfile"), f"images.{os_name}.dockerfile")
         if "skus" in spec and os_name != "windows":
-            line = _line_of(nodes(), ["images", os_name, "skus"])
-            raise UserError(f"{rel}:{line}: images.{os_name}.skus: only Windows images have OS SKUs")
+            raise UserError(f"{at('images', os_name, 'skus')}: images.{os_name}.skus: only Windows images have OS SKUs",
+                            hint="move the skus under images.windows, or remove them")  # fmt: skip
+
+        def declared_at(*keys: str) -> Callable[[], str]:
+            return lambda: f"{at('images', *keys)}: images.{'.'.join(keys)}"
+
+        base = lock.resolve(spec["base"], declared_at(os_name, "base"))
         skus = tuple(
-            WindowsSku(name=sku, os_version=value["os_version"], base=value.get("base", spec["base"]))
+            WindowsSku(
+                name=sku,
+                os_version=value["os_version"],
+                base=lock.resolve(value["base"], declared_at(os_name, "skus", sku, "base"))
+                if "base" in value
+                else base,
+            )
             for sku, value in spec.get("skus", {}).items()
         )
-        images[os_name] = OsImage(dockerfile=dockerfile, target=spec["target"], base=spec["base"], skus=skus)
+        smoke = spec.get("smoke")
+        images[os_name] = OsImage(
+            dockerfile=dockerfile,
+            target=spec["target"],
+            base=base,
+            skus=skus,
+            smoke=_smoke(smoke) if smoke is not None else None,
+        )
     for platform in platforms:
         if platform.os not in images:
-            line = _line_of(nodes(), ["platforms"])
             raise UserError(
-                f"{rel}:{line}: platforms: {platform} needs an `images.{platform.os}` entry",
+                f"{at('platforms')}: platforms: {platform} needs an `images.{platform.os}` entry",
                 hint=f"add images.{platform.os} (dockerfile, target, base) or drop the platform",
             )
     binaries = []
     for index, spec in enumerate(data["binaries"]):
-        package_dir = directory / spec["package"]
-        if not package_dir.is_dir():
-            line = _line_of(nodes(), ["binaries", index, "package"])
-            raise UserError(
-                f"{rel}:{line}: binaries[{index}].package: {spec['package']} is not a directory",
-                hint="give the Go package directory relative to the component, e.g. ./cmd/<name>",
-            )
-        binaries.append(
-            GoBinary(
-                name=spec["name"],
-                package="./" + package_dir.resolve().relative_to(root).as_posix(),
-                version_vars=tuple(spec.get("version_vars", ())),
-                x_vars=tuple(sorted(spec.get("x_vars", {}).items())),
-            )
-        )
+        binaries.append(_binary(spec, directory, root, functools.partial(at, "binaries", index, "package"), index))
     for index, file_name in enumerate(data.get("files", ())):
-        if not (directory / file_name).is_file():
-            line = _line_of(nodes(), ["files", index])
-            raise UserError(f"{rel}:{line}: files[{index}]: {file_name} does not exist in {name}/")
+        inside(file_name, ("files", index), f"files[{index}]: {file_name}")
     installer = None
     if "installer" in data:
         spec = data["installer"]
         for index, file_name in enumerate(spec.get("files", ())):
-            if not (directory / file_name).is_file():
-                line = _line_of(nodes(), ["installer", "files", index])
-                raise UserError(f"{rel}:{line}: installer.files[{index}]: {file_name} does not exist in {name}/")
+            inside(file_name, ("installer", "files", index), f"installer.files[{index}]: {file_name}")
         installer = Installer(binaries=tuple(spec["binaries"]), files=tuple(spec.get("files", ())))
     version = data["version"]
     return Component(
@@ -255,6 +438,43 @@ def _to_component(data: dict[str, Any], nodes: Callable[[], yaml.Node], path: Pa
         files=tuple(data.get("files", ())),
         build_args=tuple(sorted(data.get("build_args", {}).items())),
         installer=installer,
+        display=rel,
+        line_of=lambda keys: _line_of(nodes(), list(keys)),
+    )
+
+
+def _smoke(spec: dict[str, Any]) -> Smoke:
+    entrypoint = spec.get("entrypoint")
+    return Smoke(
+        args=tuple(spec.get("args", ())),
+        entrypoint=tuple(entrypoint) if entrypoint is not None else None,
+        output=spec.get("output"),
+        exit_code=int(spec.get("exit_code", 0)),
+        timeout=float(spec.get("timeout", 60)),
+    )
+
+
+def _binary(spec: dict[str, Any], directory: Path, root: Path, where: Callable[[], str], index: int) -> GoBinary:
+    """A Go main package inside the component (``./cmd/<name>``), holding Go files."""
+    package = spec["package"]
+    package_dir = (directory / package).resolve()
+    problem = None
+    if not contained.inside(directory.resolve(), package_dir):
+        problem = f"leads outside components/{directory.name}/"
+    elif not package_dir.is_dir():
+        problem = "is not a directory"
+    elif not any(p.suffix == ".go" and not p.name.endswith("_test.go") for p in package_dir.iterdir()):
+        problem = "holds no Go source files"
+    if problem:
+        raise UserError(
+            f"{where()}: binaries[{index}].package: {package} {problem}",
+            hint="give the Go main package's directory relative to the component, e.g. ./cmd/<name>",
+        )
+    return GoBinary(
+        name=spec["name"],
+        package="./" + package_dir.relative_to(root.resolve()).as_posix(),
+        version_vars=tuple(spec.get("version_vars", ())),
+        x_vars=tuple(sorted(spec.get("x_vars", {}).items())),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -16,6 +17,7 @@ class ActionKind(StrEnum):
     GO_BINARY = "go-binary"
     INSTALLER = "installer"
     IMAGE = "image"
+    SMOKE = "smoke"
     PUSH = "push"
 
 
@@ -48,11 +50,26 @@ class WindowsSku:
 
 
 @dataclass(frozen=True)
+class Smoke:
+    """How an image is started before it may be pushed, and what it must answer."""
+
+    args: tuple[str, ...] = ()
+    entrypoint: tuple[str, ...] | None = None  # replaces the image's own (e.g. a binary instead of powershell.exe)
+    output: str | None = None  # a line stdout must hold; ``{version}`` is the image's version
+    exit_code: int = 0
+    timeout: float = 60.0
+
+    def expected_output(self, version: str) -> str | None:
+        return self.output.replace("{version}", version) if self.output is not None else None
+
+
+@dataclass(frozen=True)
 class OsImage:
     dockerfile: Path
     target: str
     base: str
     skus: tuple[WindowsSku, ...] = ()
+    smoke: Smoke | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +94,13 @@ class Component:
     files: tuple[str, ...] = ()
     build_args: tuple[tuple[str, str], ...] = ()
     installer: Installer | None = None
+    # The BUILD.yaml as messages name it, and the 1-based line of a key path (e.g. ("images", "linux", "target")).
+    display: str = ""
+    line_of: Callable[[tuple[str | int, ...]], int] = field(default=lambda keys: 1, compare=False, repr=False)
+
+    def where(self, *keys: str | int) -> str:
+        """``components/<name>/BUILD.yaml:<line>``: where a message about ``keys`` should point."""
+        return f"{self.display or self.build_file}:{self.line_of(tuple(keys))}"
 
     def supports(self, platform: Platform) -> bool:
         return any(p.same_target(platform) for p in self.platforms)

@@ -98,6 +98,11 @@ class Layout:
         return self.output / "images"
 
     @property
+    def sboms(self) -> Path:
+        """Each image's SBOM (``<image>-<tag>.cdx.json``), byte for byte as the image holds it and as attached."""
+        return self.output / "sbom"
+
+    @property
     def manifests(self) -> Path:
         """Assembled manifest lists, byte for byte as pushed."""
         return self.output / "manifests"

@@ -20,6 +20,8 @@ from .go import actions as go_actions
 from .go import toolchain
 from .image import builders
 from .image import planner as image_planner
+from .image.recipe import archive_path
+from .image.smoke import smoke_action
 from .model import ActionKind, Component, Repository
 from .paths import Layout
 from .platforms import Platform
@@ -62,20 +64,30 @@ def plan(
     ``offline`` (plan, --dry-run): installs nothing and contacts no engine; the toolchain and the builder are used
     only if already installed, else the fingerprints that need them are unknown.
     """
+    layout = Layout(repo.root)
+    for target in targets:  # bad input first: nothing installed, no engine or registry contacted
+        image_planner.check_dockerfile(target, layout)
     chain = toolchain.locate(repo.root) if offline else toolchain.ensure(repo.root)
-    builder = builders.select_for_plan(config.builder) if offline else builders.select(config.builder)
+    builder = builders.select_for_plan(config.builder) if offline else builders.select(config.builder, engine=False)
     if builder is not None:
         for target in targets:
             builder.check_platform(target.platform)
     graph = PlanBuilder()
     go = go_actions.GoPlanner(repo, chain, graph)
     images = image_planner.ImagePlanner(go, builder, config.builder, config.base_overrides, graph)
-    layout = Layout(repo.root)
     for target in targets:
         image = images.add(target)
+        gate = image
+        spec = target.component.os_image(target.platform).smoke
+        if spec is not None:  # build -> start -> push: an image that does not start is never pushed
+            archive = archive_path(layout, target) if target.platform.os == "windows" else None
+            gate = graph.add(smoke_action(target, spec, builder, config.builder, image, archive))
         if push:
-            graph.add(push_action(builder, config.builder, layout, target, image))
-    return graph.plan()
+            graph.add(push_action(builder, config.builder, layout, target, image, gate))
+    built = graph.plan()
+    if not offline:
+        builders.select(config.builder)  # the engine must answer before anything runs (exit 2 if not)
+    return built
 
 
 def execute(repo: Repository, config: Settings, build_plan: Plan, observer: Observer | None = None) -> list[Outcome]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import platform as _host
 from dataclasses import dataclass
 
 from .errors import UserError
@@ -10,6 +11,12 @@ KNOWN_OS = ("linux", "windows")
 KNOWN_ARCH = ("amd64", "arm64")
 # The variant a manifest entry carries when the platform string omits it.
 DEFAULT_VARIANT = {"arm64": "v8"}
+
+
+def host_arch() -> str:
+    """This machine's architecture as Go and OCI spell it (amd64, arm64)."""
+    machine = _host.machine().lower()
+    return {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64", "amd64": "amd64"}.get(machine, machine)
 
 
 @dataclass(frozen=True, order=True)

@@ -26,9 +26,17 @@ _STATUS_STYLE = {Status.BUILT: "green", Status.CACHED: "cyan", Status.FAILED: "b
 _PUSH_WORDS = {Status.BUILT: "pushed", Status.CACHED: "present"}
 
 
+# A smoke test that ran says "passed" (now or before); one that could not run says so.
+_SMOKE_WORDS = {Status.BUILT: "passed", Status.CACHED: "passed"}
+
+
 def status_word(outcome: Outcome) -> str:
     if outcome.action.kind == ActionKind.PUSH:
         return _PUSH_WORDS.get(outcome.status, outcome.status.value)
+    if outcome.action.kind == ActionKind.SMOKE:
+        if outcome.result.get("ran") is False and outcome.status in _SMOKE_WORDS:
+            return "not run"
+        return _SMOKE_WORDS.get(outcome.status, outcome.status.value)
     return outcome.status.value
 
 
@@ -49,6 +57,8 @@ class Progress:
         console.print(f"[{style}]{word:>7}[/] {outcome.action.summary} [dim]({outcome.seconds:.1f}s)[/]")
         if outcome.error and outcome.status is Status.FAILED:
             console.print(outcome.error, style="red", markup=False, soft_wrap=True)  # whole lines: greppable
+        if outcome.result.get("note"):
+            console.print(f"note: {outcome.result['note']}", style="yellow", markup=False)
 
 
 def human_size(size: int | None) -> str:
@@ -66,15 +76,16 @@ def summary(outcomes: Sequence[Outcome]) -> None:
     table = Table(title="images", title_justify="left", show_lines=False)
     for column in ("image", "platform", "step", "status", "id / digest", "size", "time"):
         table.add_column(column)
+    steps = {ActionKind.IMAGE: "build", ActionKind.SMOKE: "start", ActionKind.PUSH: "push"}
     for outcome in outcomes:
-        if outcome.action.kind not in (ActionKind.IMAGE, ActionKind.PUSH):
+        if outcome.action.kind not in steps:
             continue
         details = outcome.action.details
         identity = outcome.result.get("image_id") or outcome.result.get("digest") or "-"
         table.add_row(
             details["reference"],
             details["platform"],
-            "build" if outcome.action.kind == ActionKind.IMAGE else "push",
+            steps[ActionKind(outcome.action.kind)],
             f"[{_STATUS_STYLE.get(outcome.status, '')}]{status_word(outcome)}[/]",
             str(identity).removeprefix("sha256:")[:12],
             human_size(outcome.result.get("size")),
@@ -148,3 +159,14 @@ def print_lists(results: dict[str, dict[str, Any]]) -> None:
             extra = "/" + p["variant"] if p.get("variant") else ""
             extra += f" os.version={p['os.version']}" if p.get("os.version") else ""
             console.print(f"    {p['os']}/{p['architecture']}{extra}  {entry['digest']}", style="dim")
+
+
+def print_reproducibility(rows: Sequence[tuple[str, str, str, str, bool]]) -> None:
+    """verify-reproducible: each compared result of the two builds."""
+    table = Table(title="reproducibility", title_justify="left")
+    for column in ("action", "result", "first build", "second build", "same"):
+        table.add_column(column)
+    for action, what, first, second, same in rows:
+        mark = "[green]yes[/]" if same else "[bold red]NO[/]"
+        table.add_row(action, what, first.removeprefix("sha256:")[:16], second.removeprefix("sha256:")[:16], mark)
+    console.print(table)

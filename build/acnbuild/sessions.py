@@ -215,3 +215,67 @@ def registry(posargs: Sequence[str]) -> None:
     else:
         found = local.status(directory)
         print(found.host if found else "stopped", flush=True)
+
+
+@for_people
+def base_lock(posargs: Sequence[str]) -> None:
+    """``check`` (the default) that BUILD.yaml and the base lock agree; ``refresh`` the lock from the registries."""
+    from . import baselock
+    from .errors import UserError
+    from .references import Reference
+
+    parser = argparse.ArgumentParser(prog="nox -s base-lock --")
+    parser.add_argument("action", nargs="?", default="check", choices=("check", "refresh"))
+    parser.add_argument("bases", nargs="*", metavar="NAME:TAG", help="refresh only these bases (default: all)")
+    args = parser.parse_args(list(posargs))
+    root = discover.find_root()
+    lock = baselock.BaseLock.read(root)
+    if args.action == "check":
+        problems = discover.lock_problems(discover.load_repository(root, lock), lock)
+        if problems:
+            raise UserError("\n".join(problems), hint="nox -s base-lock -- refresh (registries reachable), or fix it")
+        report.console.print(f"{lock.display} pins every base image the components use ({len(lock.entries)})")
+        return
+    wanted = []
+    for base, platform, where in discover.declared_bases(discover.load_repository(root, lock.lenient())):
+        parsed = Reference.parse(base)
+        if parsed.tag is None:
+            raise UserError(f"{where}: {base} has no tag to look up", hint="name bases name:tag")
+        key = f"{parsed.name}:{parsed.tag}"
+        if parsed.digest and key not in lock.entries:
+            report.console.print(f"note: {where}: {base} is pinned in BUILD.yaml itself; left as it is")
+            continue
+        if not args.bases or key in args.bases:
+            wanted.append((key, platform))
+    unknown = sorted(set(args.bases) - {key for key, _ in wanted})
+    if unknown:
+        raise UserError(f"no component uses the base {', '.join(unknown)}", hint="name bases as BUILD.yaml does")
+    for key, (old, new) in sorted(baselock.refresh(lock, wanted).items()):
+        change = "unchanged" if old == new else f"{old or 'not pinned'} -> {new}"
+        report.console.print(f"{key}: {change}")
+    print(lock.display, flush=True)
+
+
+@for_people
+def verify_reproducible(posargs: Sequence[str]) -> None:
+    """``images`` twice, each in a fresh clone at another path; any difference in the results fails (exit 1)."""
+    from . import reproducible
+    from .errors import BuildFailed
+    from .image import builders
+
+    config = settings.resolve(posargs, prog="nox -s verify-reproducible --")  # bad options fail before any build
+    builder = builders.select_for_plan(config.builder)
+    image_ids = builder is not None and builder.capabilities.reproducible
+    first, second = reproducible.run_twice(discover.find_root(), posargs)
+    rows = reproducible.compare(first, second, image_ids=image_ids)
+    report.print_reproducibility([(r.action, r.what, r.first, r.second, r.same) for r in rows])
+    if not image_ids:
+        report.console.print(
+            f"note: {config.builder} images stamp their build time: image ids were not compared (their binaries "
+            "and SBOMs were); buildah and podman images are compared by id"
+        )
+    differ = [r for r in rows if not r.same]
+    if differ:
+        raise BuildFailed(f"{len(differ)} of {len(rows)} results differ between two clean builds: "
+                          + ", ".join(f"{r.action} {r.what}" for r in differ))  # fmt: skip
+    report.console.print(f"reproducible: {len(rows)} results identical in both builds")

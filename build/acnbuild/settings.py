@@ -4,23 +4,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform as host_platform
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .errors import UserError
 from .image.bases import BaseOverrides
 from .image.builders import NAMES as BUILDERS
-from .platforms import Platform
+from .platforms import Platform, host_arch
 from .references import Registry
 
 DEFAULT_REGISTRY = "acnpublic.azurecr.io"
 DEFAULT_BUILDER = "docker"
-
-
-def host_arch() -> str:
-    machine = host_platform.machine().lower()
-    return {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64", "amd64": "amd64"}.get(machine, machine)
 
 
 @dataclass(frozen=True)
@@ -82,7 +76,8 @@ def resolve(posargs: Sequence[str], *, prog: str = "nox", env: Mapping[str, str]
     env = os.environ if env is None else env
     args = parser(prog).parse_args(list(posargs))
     platform_texts = args.platform or [default_platform(env)]
-    platforms = tuple(dict.fromkeys(Platform.parse(t) for t in platform_texts))
+    platforms = tuple(dict.fromkeys(_platform(t, "--platform" if args.platform else _platform_source(env))
+                                    for t in platform_texts))  # fmt: skip
     registry_source = "--registry" if args.registry else "IMAGE_REGISTRY"
     registry = Registry.parse(args.registry or env.get("IMAGE_REGISTRY") or DEFAULT_REGISTRY, source=registry_source)
     builder = args.builder or env.get("CONTAINER_BUILDER") or DEFAULT_BUILDER
@@ -113,6 +108,18 @@ def resolve(posargs: Sequence[str], *, prog: str = "nox", env: Mapping[str, str]
         append=args.append,
         push=args.push,
     )
+
+
+def _platform_source(env: Mapping[str, str]) -> str:
+    return "PLATFORM" if env.get("PLATFORM") else "GOOS/GOARCH"
+
+
+def _platform(text: str, source: str) -> Platform:
+    """``Platform.parse``, with the option or variable it came from named in the message."""
+    try:
+        return Platform.parse(text)
+    except UserError as error:
+        raise UserError(f"{source}: {error.message}", hint=error.hint) from None
 
 
 def _words(text: str) -> list[str]:

@@ -68,6 +68,16 @@ VERBS: tuple[Verb, ...] = (
         "sessions:qemu_user_static",
     ),
     Verb(
+        "verify-reproducible",
+        "Build every target twice in fresh clones at different paths and compare the bytes (-- as for images).",
+        "sessions:verify_reproducible",
+    ),
+    Verb(
+        "base-lock",
+        "Compare BUILD.yaml bases with requirements/base-images.lock (-- refresh: new digests via skopeo).",
+        "sessions:base_lock",
+    ),
+    Verb(
         "tests",
         "Run unit and integration tests (real engine, registry, builders); pytest args after --.",
         "checks:tests",

@@ -87,7 +87,10 @@ def revision(root: Path, env: Mapping[str, str] | None = None) -> Revision:
     env = os.environ if env is None else env
     sde = env.get("SOURCE_DATE_EPOCH")
     if sde and not sde.isdigit():
-        raise UserError(f"SOURCE_DATE_EPOCH={sde!r} is not a whole number of seconds")
+        raise UserError(
+            f"SOURCE_DATE_EPOCH={sde!r} is not a whole number of seconds",
+            hint="set it to a Unix time, e.g. SOURCE_DATE_EPOCH=$(git log -1 --format=%ct), or unset it",
+        )
     return _revision_cached(root.resolve(), sde or None)
 
 

@@ -69,14 +69,17 @@ def image_outcomes(outcomes: Sequence[Outcome]) -> dict[str, Outcome]:
     return {o.action.details["component"]: o for o in outcomes if o.action.kind == "image"}
 
 
-def acnbuild(*args: str, cwd: Path = REPO_ROOT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def acnbuild(
+    *args: str, cwd: Path = REPO_ROOT, env: dict[str, str] | None = None, timeout: float | None = None
+) -> subprocess.CompletedProcess:
     """Run `python -m acnbuild` as the nox sessions do, capturing its output."""
     import sys
 
     full_env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "build"), **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "acnbuild", *args], cwd=cwd, env=full_env, capture_output=True, text=True, check=False
-    )
+        [sys.executable, "-m", "acnbuild", *args],
+        cwd=cwd, env=full_env, capture_output=True, text=True, check=False, timeout=timeout,
+    )  # fmt: skip
 
 
 @pytest.fixture(scope="session")

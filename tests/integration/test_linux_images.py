@@ -68,7 +68,8 @@ def test_second_build_is_all_cached(built: dict) -> None:
 
 def test_new_registry_retags_without_rebuilding(built: dict, docker_client) -> None:
     outcomes = build(["cns"], "--registry", "other.local/acn")
-    assert [o.status for o in outcomes] == ["cached", "cached"]
+    assert [(o.action.kind, o.status) for o in outcomes] == [("go-binary", "cached"), ("image", "cached"),
+                                                             ("smoke", "cached")]  # fmt: skip
     reference = image_outcomes(outcomes)["cns"].action.details["reference"]
     assert reference.startswith("other.local/acn/azure-cns:linux-amd64-")
     assert docker_client.images.get(reference).id == built["cns"].result["image_id"]

@@ -61,6 +61,7 @@ images:
     dockerfile: linux.Dockerfile
     target: linux
     base: scratch
+    smoke: {args: ["-v"], output: "Version {version}"}
 """
 
 
@@ -90,7 +91,7 @@ def test_digest_pinned_base_is_accepted(monorepo_copy: Path) -> None:
         (("platforms: [linux/amd64]", "platforms: [linux/s390x]"), "BUILD.yaml:8: platforms.0"),
         (("image: azure-cns", "image: Azure_CNS!"), "BUILD.yaml:1: image"),
         (("    package: ./cmd/azure-cns", "    package: cmd/azure-cns"), "BUILD.yaml:6: binaries.0.package"),
-        (("image: azure-cns\n", "image: azure-cns\nimgae: typo\n"), "BUILD.yaml:1: (top level)"),
+        (("image: azure-cns\n", "image: azure-cns\nimgae: typo\n"), "BUILD.yaml:2: imgae: unknown key 'imgae'"),
     ],
 )
 def test_schema_errors_name_file_line_and_key(monorepo_copy: Path, mutation: tuple[str, str], where: str) -> None:
@@ -106,7 +107,7 @@ def test_missing_required_key(monorepo_copy: Path) -> None:
 
 def test_yaml_syntax_error_has_a_line(monorepo_copy: Path) -> None:
     write(monorepo_copy, VALID + "  - : [unclosed\n")
-    assert "components/cns/BUILD.yaml:14: not valid YAML" in load_error(monorepo_copy)
+    assert "components/cns/BUILD.yaml:15: not valid YAML" in load_error(monorepo_copy)
 
 
 def test_missing_dockerfile_and_package(monorepo_copy: Path) -> None:
@@ -123,7 +124,11 @@ def test_platform_without_image_entry(monorepo_copy: Path) -> None:
 
 def test_duplicate_binary_names_across_components(monorepo_copy: Path) -> None:
     write(monorepo_copy, VALID.replace("package: ./cmd/azure-cns", "package: ./cmd/azure-npm"), "npm")
-    assert "binary 'azure-cns' is also declared" in load_error(monorepo_copy)
+    message = load_error(monorepo_copy)
+    assert (
+        "components/npm/BUILD.yaml:5: binary name 'azure-cns' is already declared at components/cns/BUILD.yaml:"
+        in message
+    )
 
 
 def test_floating_from_in_dockerfile_is_refused(tmp_path: Path) -> None:

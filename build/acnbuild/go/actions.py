@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import contained
 from ..engine.fingerprint import combine_known, file_digest, files_digest
 from ..engine.plan import Action, Check, Freshness, PlanBuilder, Result
 from ..model import ActionKind, Component, GoBinary, Repository
@@ -13,7 +15,7 @@ from ..paths import Layout
 from ..platforms import Platform
 from ..versioning import component_version
 from . import installer
-from .compile import BUILD_FLAGS, GoBuild, compile_binary, fingerprint
+from .compile import BUILD_FLAGS, CLOCK_SLACK_NS, GoBuild, check_unchanged, compile_binary, fingerprint, source_files
 from .toolchain import GoToolchain
 
 RESOURCE = "go"  # Go already uses every core: one compiler at a time
@@ -60,17 +62,26 @@ class GoPlanner:
             return known
         build = GoBuild(binary=binary, platform=platform, version=version)
         output = self.layout.binary(binary.name, platform)
-        step = FileStep(
-            self.layout, output, lambda log: compile_binary(self._toolchain(), self.root, build, output, log)
-        )
+        planned = fingerprint(self.toolchain, self.root, build)
+
+        def produce(log: Path) -> None:
+            chain = self._toolchain()
+            since = time.time_ns() - CLOCK_SLACK_NS
+
+            def verify() -> None:  # the binary must come from the sources the plan fingerprinted
+                check_unchanged(self.root, source_files(chain, self.root, build), since, planned,
+                                fingerprint(chain, self.root, build), f"{binary.name} for {platform}", log)  # fmt: skip
+
+            compile_binary(chain, self.root, build, output, log, verify=verify)
+
         return self.graph.add(
             Action(
                 id=action_id,
                 kind=ActionKind.GO_BINARY,
                 summary=f"compile {binary.name}{platform.exe_suffix} for {platform} ({version})",
-                fingerprint=fingerprint(self.toolchain, self.root, build),
+                fingerprint=planned,
                 resource=RESOURCE,
-                step=step,
+                step=FileStep(self.layout, output, produce),
                 details={
                     "binary": binary.name,
                     "platform": str(platform),
@@ -91,26 +102,40 @@ class GoPlanner:
         if (known := self.graph.get(action_id)) is not None:
             return [*payload_actions, known]
         output = self.layout.installer(component.name, platform)
-        files = {Path(f).name: component.directory / f for f in component.installer.files}
+        component_files = {Path(f).name: f for f in component.installer.files}
+        files = {name: component.directory / relative for name, relative in component_files.items()}
         payload = {name + platform.exe_suffix: self.layout.binary(name, platform)
                    for name in component.installer.binaries}  # fmt: skip
         stage_dir = self.layout.installer_stages / component.name / platform.tag_prefix
         toolchain_version = self.toolchain.version if self.toolchain else None
-        parts = {
-            "kind": "dropgz",
-            "toolchain": toolchain_version,
-            "source": files_digest(self.root, installer.source_files(self.root)),
-            "payload_binaries": {a.id: a.fingerprint for a in payload_actions},
-            "payload_files": files_digest(component.directory, files.values()),
-            "platform": str(platform),
-            "version": version,
-            "flags": BUILD_FLAGS,
-        }
-        fingerprint_ = combine_known(parts, [toolchain_version, *(a.fingerprint for a in payload_actions)])
+
+        def current() -> str | None:
+            parts = {
+                "kind": "dropgz",
+                "toolchain": toolchain_version,
+                "source": files_digest(self.root, installer.source_files(self.root)),
+                "payload_binaries": {a.id: a.fingerprint for a in payload_actions},
+                "payload_files": files_digest(component.directory, files.values()),
+                "platform": str(platform),
+                "version": version,
+                "flags": BUILD_FLAGS,
+            }
+            return combine_known(parts, [toolchain_version, *(a.fingerprint for a in payload_actions)])
+
+        fingerprint_ = current()
 
         def produce(log: Path) -> None:
-            installer.stage(self.root, stage_dir, {**payload, **files})
-            installer.compile_installer(self._toolchain(), stage_dir, platform, version, output, log)
+            since = time.time_ns() - CLOCK_SLACK_NS
+            contents = {name: contained.read_bytes(component.directory, relative)
+                        for name, relative in component_files.items()}  # fmt: skip
+            installer.stage(self.root, stage_dir, {**payload, **contents})
+            watched = [*installer.source_files(self.root), *files.values()]
+            what = f"dropgz for {component.name} on {platform}"
+
+            def verify() -> None:
+                check_unchanged(self.root, watched, since, fingerprint_, current(), what, log)
+
+            installer.compile_installer(self._toolchain(), stage_dir, platform, version, output, log, verify)
 
         action = self.graph.add(
             Action(

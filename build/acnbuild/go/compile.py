@@ -7,6 +7,8 @@ import hashlib
 import json
 import os
 import subprocess
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,11 +127,21 @@ def fingerprint(toolchain: GoToolchain | None, root: Path, build: GoBuild) -> st
     )
 
 
-def compile_binary(toolchain: GoToolchain, root: Path, build: GoBuild, output: Path, log: Path) -> None:
+def compile_binary(
+    toolchain: GoToolchain,
+    root: Path,
+    build: GoBuild,
+    output: Path,
+    log: Path,
+    verify: Callable[[], None] | None = None,
+) -> None:
     """Compile to a temporary name, then rename: a failed or interrupted build never leaves a partial binary.
 
     Go's work directory goes into a temporary directory of this build's own, removed afterwards whatever happened:
     go leaves its work directory behind when it is stopped by a signal.
+
+    ``verify`` runs after the compiler succeeded and before the rename; if it raises (the sources changed while
+    they were compiled), the new binary is discarded and the previous one stays.
     """
     log.parent.mkdir(parents=True, exist_ok=True)
     env = toolchain.env(build.platform)
@@ -144,3 +156,32 @@ def compile_binary(toolchain: GoToolchain, root: Path, build: GoBuild, output: P
             raise BuildFailed(
                 f"go build of {build.binary.name} for {build.platform} failed:\n" + "\n".join(tail), log=str(log)
             ) from failure
+        if verify is not None:
+            verify()
+
+
+# File systems stamp writes with a coarse clock that may lag time.time_ns() by a tick: count edits made this long
+# before a compile started as made during it (a needless rerun at worst, never a wrong record).
+CLOCK_SLACK_NS = 50_000_000
+
+
+def check_unchanged(
+    root: Path, files: Iterable[Path], since_ns: int, planned: str | None, current: str | None, what: str, log: Path
+) -> None:
+    """Refuse a result whose inputs moved under it: a fingerprint other than the plan's (the content changed
+    between planning and now) or a file written after ``since_ns`` (an edit during the build, even one undone)."""
+    touched = sorted(p.relative_to(root).as_posix() for p in set(files) if _mtime_ns(p) >= since_ns)
+    if touched or current != planned:
+        named = f" ({', '.join(touched[:5])}{' ...' if len(touched) > 5 else ''})" if touched else ""
+        raise BuildFailed(
+            f"the sources of {what} changed while it was being built{named}: the result was discarded and nothing "
+            "was recorded; run the build again",
+            log=str(log),
+        )
+
+
+def _mtime_ns(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return time.time_ns()  # gone: it changed

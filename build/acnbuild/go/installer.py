@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import shutil
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from ..model import GoBinary
@@ -26,22 +27,24 @@ def source_files(root: Path) -> list[Path]:
     return sorted(p for p in base.rglob("*") if p.is_file() and "payload" not in p.relative_to(base).parts[:1])
 
 
-def payload(files: dict[str, Path]) -> dict[str, bytes]:
-    """``<name>.gz`` for every file and ``sum.txt.gz`` (sha256sum format over the uncompressed files).
+def payload(files: Mapping[str, Path | bytes]) -> dict[str, bytes]:
+    """``<name>.gz`` for every file (a path, or contents already read) and ``sum.txt.gz`` (sha256sum format over
+    the uncompressed files).
 
     gzip headers carry no name and mtime 0, so the same inputs give the same bytes.
     """
     result: dict[str, bytes] = {}
     sums = []
     for name in sorted(files):
-        data = files[name].read_bytes()
+        source = files[name]
+        data = source if isinstance(source, bytes) else source.read_bytes()
         sums.append(f"{hashlib.sha256(data).hexdigest()}  {name}\n")
         result[f"{name}.gz"] = gzip.compress(data, compresslevel=9, mtime=0)
     result["sum.txt.gz"] = gzip.compress("".join(sums).encode(), compresslevel=9, mtime=0)
     return result
 
 
-def stage(root: Path, directory: Path, files: dict[str, Path]) -> Path:
+def stage(root: Path, directory: Path, files: Mapping[str, Path | bytes]) -> Path:
     """A private copy of tools/dropgz with ``payload/`` holding exactly this installer's payload."""
     if directory.exists():
         shutil.rmtree(directory)
@@ -56,7 +59,13 @@ def stage(root: Path, directory: Path, files: dict[str, Path]) -> Path:
 
 
 def compile_installer(
-    toolchain: GoToolchain, stage_dir: Path, platform: Platform, version: str, output: Path, log: Path
+    toolchain: GoToolchain,
+    stage_dir: Path,
+    platform: Platform,
+    version: str,
+    output: Path,
+    log: Path,
+    verify: Callable[[], None] | None = None,
 ) -> None:
     build = GoBuild(binary=BINARY, platform=platform, version=version)
-    compile_binary(toolchain, stage_dir, build, output, log)
+    compile_binary(toolchain, stage_dir, build, output, log, verify)

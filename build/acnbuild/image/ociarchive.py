@@ -54,6 +54,22 @@ class OciImage:
                                 files[member.name.lstrip("./")] = extracted.read()
         return files
 
+    def find_file(self, candidates: list[str]) -> tuple[str, bytes] | None:
+        """The first of ``candidates`` (layer paths, compared without case, as Windows does) that a layer holds,
+        looking from the top layer down; only that file is read."""
+        wanted = [c.strip("/").lower() for c in candidates]
+        with tarfile.open(self.path) as archive:
+            for layer in reversed(self.manifest.get("layers", [])):
+                blob = _blob(archive, layer["digest"])
+                with tarfile.open(fileobj=io.BytesIO(blob), mode="r:*") as contents:
+                    members = {m.name.lstrip("./").lower(): m for m in contents.getmembers() if m.isfile()}
+                    for name in wanted:
+                        if name in members:
+                            extracted = contents.extractfile(members[name])
+                            if extracted is not None:
+                                return members[name].name.lstrip("./"), extracted.read()
+        return None
+
 
 def _blob(archive: tarfile.TarFile, digest: str) -> bytes:
     algorithm, _, hex_digest = digest.partition(":")

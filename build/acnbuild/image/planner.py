@@ -2,22 +2,60 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 from typing import Any
 
+from .. import contained
+from ..atomic import atomic_write
 from ..engine.fingerprint import combine_known, file_digest, files_digest
 from ..engine.plan import Action, PlanBuilder
+from ..go import installer
 from ..go.actions import GoPlanner
+from ..go.compile import GoBuild
 from ..model import ActionKind
 from ..paths import Layout
 from ..targets import ImageTarget
-from ..versioning import revision
-from . import dockerfile
+from ..versioning import component_version, revision
+from . import dockerfile, provenance
 from .bases import BaseOverrides
 from .builders import Builder
+from .provenance import SbomInput
 from .recipe import make_recipe
 from .step import ImageBuildStep
 
 RESOURCE = "image"
+
+
+# Dockerfiles (content + target stage) known to pass the rules, kept like discover's validated BUILD.yaml digests:
+# a no-op build then reads each Dockerfile once and parses none.
+_CHECKED_CACHE = "checked-dockerfiles.json"
+_RULES = "copy-only v1"
+
+
+def check_dockerfile(target: ImageTarget, layout: Layout) -> None:
+    """The target's Dockerfile is COPY-only, pins every image it names and has the target stage (exit 2 if not)."""
+    component = target.component
+    os_image = component.os_image(target.platform)
+    data = contained.read_bytes(component.directory, os_image.dockerfile.name)
+    key = hashlib.sha256(b"\0".join([_RULES.encode(), os_image.target.encode(), data])).hexdigest()
+    checked = _checked(layout)
+    if key in checked:
+        return
+    parsed = dockerfile.Dockerfile.read(os_image.dockerfile, layout.relative(os_image.dockerfile), data)
+    os_name = target.platform.os
+    parsed.check(os_image.target, where=f"{component.where('images', os_name, 'target')}: images.{os_name}.target")
+    checked.add(key)
+    with contextlib.suppress(OSError):  # a read-only checkout just checks every time
+        atomic_write(layout.caches / _CHECKED_CACHE, json.dumps(sorted(checked)))
+
+
+def _checked(layout: Layout) -> set[str]:
+    try:
+        return set(json.loads((layout.caches / _CHECKED_CACHE).read_text()))
+    except (OSError, ValueError):
+        return set()
 
 
 class ImagePlanner:
@@ -36,8 +74,7 @@ class ImagePlanner:
         component, platform = target.component, target.platform
         os_image = component.os_image(platform)
         display = self.layout.relative(os_image.dockerfile)
-        dockerfile.check_pinned(os_image.dockerfile, display)
-        dockerfile.require_target(os_image.dockerfile, os_image.target, display)
+        check_dockerfile(target, self.layout)
 
         inputs = [self.go.binary(b, platform, target.version) for b in component.binaries]
         binaries = {b.file_name(platform): self.layout.binary(b.name, platform) for b in component.binaries}
@@ -46,13 +83,21 @@ class ImagePlanner:
             for name in component.installer.binaries:
                 binaries[name + platform.exe_suffix] = self.layout.binary(name, platform)
             binaries["dropgz" + platform.exe_suffix] = self.layout.installer(component.name, platform)
-        recipe = make_recipe(target, self.layout, self.overrides, revision(self.root), binaries)
+        chain = self.go.toolchain
+        builder_label = f"{self.builder_name}/{self.builder.mode}" if self.builder else self.builder_name
+        recipe = make_recipe(
+            target, self.layout, self.overrides, revision(self.root), binaries,
+            toolchain=chain.version if chain else None, builder=builder_label, sbom_inputs=self._sbom_inputs(target),
+        )  # fmt: skip
         described = self.builder.describe() if self.builder else None
+        expected = {
+            "dockerfile": file_digest(os_image.dockerfile),
+            "files": files_digest(component.directory, recipe.files.values()),
+        }
         parts = {
             "kind": "image",
             "binaries": {a.id: a.fingerprint for a in inputs},
-            "dockerfile": file_digest(os_image.dockerfile),
-            "files": files_digest(component.directory, recipe.files.values()),
+            **expected,
             "target": os_image.target,
             "platform": str(platform),
             "os_version": target.os_version,
@@ -60,6 +105,7 @@ class ImagePlanner:
             "labels": recipe.labels,
             "builder": described,
             "archive": recipe.archive is not None,
+            "sbom": provenance.GENERATOR,
         }
         details: dict[str, Any] = {
             "component": component.name,
@@ -82,8 +128,26 @@ class ImagePlanner:
                 summary=f"build {target.reference}",
                 fingerprint=combine_known(parts, [described, *(a.fingerprint for a in inputs)]),
                 resource=RESOURCE,
-                step=ImageBuildStep(recipe, self.builder, self.layout),
+                step=ImageBuildStep(recipe, self.builder, self.layout, chain, expected),
                 deps=tuple(dict.fromkeys(a.id for a in inputs)),
                 details=details,
             )
         )
+
+    def _sbom_inputs(self, target: ImageTarget) -> tuple[SbomInput, ...]:
+        """Every binary staged for the image, with the -ldflags it was built with (Go leaves them out of the build
+        info under -trimpath); dropgz payloads also as embedded in the installer."""
+        component, platform = target.component, target.platform
+        inputs = [SbomInput(b.file_name(platform), self.layout.binary(b.name, platform),
+                            GoBuild(b, platform, target.version).ldflags()) for b in component.binaries]  # fmt: skip
+        if component.installer is not None:
+            dropgz = installer.BINARY.file_name(platform)
+            inputs.append(SbomInput(dropgz, self.layout.installer(component.name, platform),
+                                    GoBuild(installer.BINARY, platform, target.version).ldflags()))  # fmt: skip
+            for name in component.installer.binaries:
+                owner, binary = self.go.repo.binary(name)
+                flags = GoBuild(binary, platform, component_version(owner, self.root)).ldflags()
+                built = self.layout.binary(name, platform)
+                inputs.append(SbomInput(binary.file_name(platform), built, flags))
+                inputs.append(SbomInput(binary.file_name(platform), built, flags, inside=dropgz))
+        return tuple(dict.fromkeys(inputs))

@@ -14,7 +14,9 @@ from ..model import OsImage
 from ..paths import Layout
 from ..targets import ImageTarget
 from ..versioning import Revision
+from . import provenance
 from .bases import BaseOverrides, is_loopback
+from .provenance import SbomInput
 
 SOURCE_URL = "https://github.com/Azure/azure-container-networking"
 
@@ -32,6 +34,21 @@ class ImageRecipe:
     context_dir: Path
     archive: Path | None  # Windows images are also written as OCI archives
     source_date_epoch: int
+    sbom_inputs: tuple[SbomInput, ...] = ()
+    sbom_file: Path | None = None  # output/sbom/<image>-<tag>.cdx.json
+
+    @property
+    def staged_dockerfile(self) -> Path:
+        """The component's Dockerfile with the SBOM stage appended, next to (not inside) the context."""
+        return self.context_dir.with_name(self.context_dir.name + ".Dockerfile")
+
+    @property
+    def build_target(self) -> str:
+        return provenance.SBOM_STAGE
+
+    @property
+    def created(self) -> str:
+        return dict(self.labels)["org.opencontainers.image.created"]
 
     @property
     def insecure_pull(self) -> bool:
@@ -62,6 +79,10 @@ def labels(target: ImageTarget, revision: Revision) -> tuple[tuple[str, str], ..
     )
 
 
+def sbom_file(layout: Layout, target: ImageTarget) -> Path:
+    return layout.sboms / f"{target.component.image}-{target.tag}.cdx.json"
+
+
 def archive_path(layout: Layout, target: ImageTarget) -> Path:
     """Upstream-style OCI archive name: ``output/images/<image>-<tag>.tar``."""
     return layout.images / f"{target.component.image}-{target.tag}.tar"
@@ -73,18 +94,25 @@ def make_recipe(
     overrides: BaseOverrides,
     revision: Revision,
     binaries: dict[str, Path],
+    *,
+    toolchain: str | None = None,
+    builder: str = "",
+    sbom_inputs: tuple[SbomInput, ...] = (),
 ) -> ImageRecipe:
     component, platform = target.component, target.platform
     os_image = component.os_image(platform)
     declared = target.sku.base if target.sku else os_image.base
     base = overrides.apply(declared)
+    provenance_labels = provenance.provenance_labels(base=base, toolchain=toolchain, builder=builder)
     return ImageRecipe(
         target=target,
         os_image=os_image,
         declared_base=declared,
         base=base,
         build_args=build_args(target, base),
-        labels=labels(target, revision),
+        labels=tuple(sorted(labels(target, revision) + provenance_labels)),
+        sbom_inputs=sbom_inputs,
+        sbom_file=sbom_file(layout, target),
         binaries=binaries,
         files={f: component.directory / f for f in component.files},
         context_dir=layout.contexts / component.name / target.tag.removesuffix("-" + target.version),

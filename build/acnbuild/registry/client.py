@@ -31,6 +31,10 @@ ACCEPT_ALL = ", ".join((OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST))
 LIST_TYPES = (OCI_INDEX, DOCKER_LIST)
 
 
+class ManifestRefused(BuildFailed):
+    """The registry does not take this kind of manifest (e.g. an OCI artifact): a fact, not a failed push."""
+
+
 @dataclass
 class Manifest:
     media_type: str
@@ -182,6 +186,62 @@ class RegistryClient:
         except urllib.error.HTTPError as error:
             raise self._failure(error, what) from None
         return answer.headers.get("docker-content-digest") or _digest(body)
+
+    # --- artifacts (SBOM referrers): blobs and manifests with the registry's answer ---------------------------
+
+    def has_blob(self, repository: str, digest: str) -> bool:
+        try:
+            self._send("HEAD", f"{repository}/blobs/{digest}", {}, None)
+        except urllib.error.HTTPError as error:
+            if error.code == 404:
+                return False
+            raise self._failure(error, f"checking blob {digest} of {self.registry.address}/{repository}") from None
+        return True
+
+    def put_blob(self, repository: str, data: bytes) -> str:
+        """Upload ``data`` in one request (POST, then PUT with the digest) unless the registry has it already."""
+        digest = _digest(data)
+        if self.has_blob(repository, digest):
+            return digest
+        what = f"uploading blob {digest} to {self.registry.address}/{repository}"
+        try:
+            started = self._send("POST", f"{repository}/blobs/uploads/", {"Content-Length": "0"}, b"")
+            location = started.headers.get("location", "")
+            path = self._api_path(location)
+            if not path:
+                raise BuildFailed(f"{what}: the registry gave no upload location")
+            joiner = "&" if "?" in path else "?"
+            self._send("PUT", f"{path}{joiner}digest={digest}", {"Content-Type": "application/octet-stream"}, data)
+        except urllib.error.HTTPError as error:
+            raise self._failure(error, what) from None
+        return digest
+
+    def _api_path(self, location: str) -> str:
+        """An upload ``Location`` (absolute URL or ``/v2/...``) as a path below ``/v2/``."""
+        if location.startswith(("http://", "https://")):
+            location = "/" + location.split("://", 1)[1].split("/", 1)[1]
+        return location.removeprefix("/v2/") if location.startswith("/v2/") else ""
+
+    def get_json(self, path: str) -> dict[str, Any] | None:
+        """GET an API path below /v2/ answering JSON (e.g. referrers); None when the registry has no such path."""
+        try:
+            answer = self._send("GET", path, {"Accept": OCI_INDEX}, None)
+        except urllib.error.HTTPError as error:
+            if error.code in (404, 405):
+                return None
+            raise self._failure(error, f"reading {self.registry.address}/v2/{path}") from None
+        parsed: dict[str, Any] = json.loads(answer.body)
+        return parsed
+
+    def put_manifest_answer(self, repository: str, reference: str, media_type: str, body: bytes) -> Response:
+        """PUT a manifest and return the registry's whole answer (its headers say, e.g., OCI-Subject)."""
+        what = f"pushing {self.registry.address}/{repository}:{reference}"
+        try:
+            return self._send("PUT", f"{repository}/manifests/{reference}", {"Content-Type": media_type}, body)
+        except urllib.error.HTTPError as error:
+            if error.code in (400, 405, 415):
+                raise ManifestRefused(f"{what}: {self.registry.address} refused it (HTTP {error.code})") from None
+            raise self._failure(error, what) from None
 
 
 def _digest(body: bytes) -> str:

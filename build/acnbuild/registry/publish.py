@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .. import process
 from ..atomic import atomic_path
@@ -12,12 +14,13 @@ from ..engine.fingerprint import combine_known
 from ..engine.plan import Action, Check, Freshness, Result
 from ..errors import BuildFailed, UserError
 from ..image.builders import Builder
-from ..image.recipe import archive_path
+from ..image.recipe import archive_path, sbom_file
 from ..model import ActionKind
 from ..paths import Layout
 from ..platforms import Platform
 from ..references import Reference
 from ..targets import ImageTarget
+from . import referrers
 from .client import RegistryClient
 
 RESOURCE = "push"
@@ -30,6 +33,7 @@ class PushStep:
     reference: Reference
     builder: Builder | None
     archive: Path
+    sbom: Path | None = None  # attached to the pushed image as an OCI artifact (see ``referrers``)
 
     def run(self, log: Path) -> Result:
         if self.builder is None:
@@ -47,22 +51,40 @@ class PushStep:
             raise BuildFailed(f"{self.reference} was pushed but the registry does not have it", log=str(log))
         if pushed and remote.digest != pushed:
             raise BuildFailed(f"{self.reference}: pushed {pushed} but the registry holds {remote.digest}", log=str(log))
-        return {"reference": str(self.reference), "digest": remote.digest}
+        result: dict[str, Any] = {"reference": str(self.reference), "digest": remote.digest}
+        if self.sbom is not None and self.sbom.is_file():
+            data = self.sbom.read_bytes()
+            created = str(json.loads(data).get("metadata", {}).get("timestamp", ""))
+            attached = referrers.attach_sbom(client, self.reference, remote, data, created)
+            result |= {"sbom_digest": attached.digest, "sbom_attached": attached.how}
+            if not attached.digest:
+                result["note"] = f"{self.reference}: SBOM not attached ({attached.how}); it is in the image"
+        return result
 
     def check(self, result: Result, *, offline: bool) -> Check:
         if offline:
             return Check(Freshness.UNKNOWN, "pushed with these inputs; the registry was not consulted")
-        remote = RegistryClient.for_reference(self.reference).get(self.reference)
+        client = RegistryClient.for_reference(self.reference)
+        remote = client.get(self.reference)
         if remote is None:
             return Check(Freshness.STALE, "not in the registry")
         if remote.digest != result.get("digest"):
             return Check(Freshness.STALE, "the registry holds another image under this tag")
+        attached = result.get("sbom_digest")
+        if attached and client.manifest(self.reference.repository, attached) is None:
+            return Check(Freshness.STALE, "its SBOM is no longer attached")
         return Check(Freshness.CURRENT, "already in the registry")
 
 
 def push_action(
-    builder: Builder | None, builder_name: str, layout: Layout, target: ImageTarget, image: Action
+    builder: Builder | None,
+    builder_name: str,
+    layout: Layout,
+    target: ImageTarget,
+    image: Action,
+    gate: Action | None = None,
 ) -> Action:
+    """Push the image ``image`` builds, once ``gate`` (its smoke test) passed."""
     reference = target.reference
     parts = {"kind": "push", "image": image.fingerprint, "reference": str(reference)}
     return Action(
@@ -71,8 +93,8 @@ def push_action(
         summary=f"push {reference}",
         fingerprint=combine_known(parts, [image.fingerprint]),
         resource=RESOURCE,
-        step=PushStep(reference, builder, archive_path(layout, target)),
-        deps=(image.id,),
+        step=PushStep(reference, builder, archive_path(layout, target), sbom_file(layout, target)),
+        deps=tuple(dict.fromkeys((image.id, (gate or image).id))),
         details={**image.details, "reference": str(reference)},
     )
 

@@ -67,7 +67,7 @@ class EngineError(Exception):
         self.timed_out = timed_out  # we gave up waiting (a hung registry): worth another attempt
 
 
-def _engine_base_url() -> str | None:
+def engine_base_url() -> str | None:
     """``DOCKER_HOST``, else the current docker context's endpoint (as the CLI resolves it), else the default."""
     if os.environ.get("DOCKER_HOST"):
         return os.environ["DOCKER_HOST"]
@@ -119,7 +119,7 @@ class DockerBuilder:
         import docker
 
         try:
-            return docker.APIClient(base_url=_engine_base_url(), version="auto", timeout=120)
+            return docker.APIClient(base_url=engine_base_url(), version="auto", timeout=120)
         except docker.errors.DockerException as error:
             raise _no_engine(str(error)) from None
 
@@ -340,7 +340,7 @@ def _engine_failure(operation: str, error: EngineError, log: Path) -> BuildFaile
 
 
 def _no_engine(detail: str) -> UserError:
-    host = _engine_base_url() or "unix:///var/run/docker.sock"
+    host = engine_base_url() or "unix:///var/run/docker.sock"
     last = (detail.strip().splitlines() or ["no answer"])[-1]
     return UserError(f"no Docker engine answers at {host}: {last}", hint=START_ENGINE_HINT)
 
