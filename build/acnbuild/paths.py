@@ -85,8 +85,10 @@ class Layout:
         """``output/<goos>_<goarch>/``, as upstream's binary recipes."""
         return self.output / f"{platform.os}_{platform.arch}"
 
-    def binary(self, name: str, platform: Platform) -> Path:
-        return self.platform_dir(platform) / (name + platform.exe_suffix)
+    def binary(self, name: str, platform: Platform, *, directory: str) -> Path:
+        """``output/<goos>_<goarch>/<directory>/<name>[.exe]``: upstream's ``*-binary`` output, where ``directory``
+        is the component's build directory (``cns``, ``bpf-prog/ipv6-hp-bpf``)."""
+        return self.platform_dir(platform) / directory / (name + platform.exe_suffix)
 
     def installer(self, component: str, platform: Platform) -> Path:
         """Each component's installer embeds its own payload: ``output/<os>_<arch>/dropgz-<component>/dropgz``."""

@@ -99,6 +99,30 @@ def summary(outcomes: Sequence[Outcome]) -> None:
             console.print(f"{outcome.action.details['reference']}: in the {where} store; OCI archive {archive}")
 
 
+# The products of the binary sessions (upstream's *-binary and *-archive), in the order they were planned.
+FILE_KINDS = (ActionKind.GO_BINARY, ActionKind.INSTALLER, ActionKind.ARCHIVE)
+
+
+def files_summary(outcomes: Sequence[Outcome]) -> None:
+    """A table of the binaries and archives a session made or found unchanged (path, sha256, size, time)."""
+    table = Table(title="binaries", title_justify="left", show_lines=False)
+    for column in ("file", "platform", "status", "sha256", "size", "time"):
+        table.add_column(column)
+    for outcome in outcomes:
+        if outcome.action.kind not in FILE_KINDS:
+            continue
+        details = outcome.action.details
+        table.add_row(
+            details["output"],
+            details["platform"],
+            f"[{_STATUS_STYLE.get(outcome.status, '')}]{outcome.status.value}[/]",
+            str(outcome.result.get("sha256") or "-")[:12],
+            human_size(outcome.result.get("size")),
+            f"{outcome.seconds:.1f}s",
+        )
+    console.print(table)
+
+
 def outcomes_json(outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
     return [
         {

@@ -6,6 +6,7 @@ import argparse
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .errors import UserError
 from .image.bases import BaseOverrides
@@ -31,6 +32,10 @@ class Settings:
     explicit_platforms: bool = False
     append: bool = False
     push: bool = False
+    builder_explicit: bool = False  # --builder or CONTAINER_BUILDER chose it (else the default)
+    image_archive_dir: Path | None = None  # IMAGE_ARCHIVE_DIR: where manifest archives go (else output/images)
+    matrix: bool = False
+    github_output: bool = False
 
     @property
     def platform(self) -> Platform:
@@ -60,24 +65,38 @@ def parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--append", action="store_true", help="manifest: merge into the existing remote list")
     p.add_argument("--push", action="store_true", help="manifest: push the list after building it")
     p.add_argument("-j", "--jobs", type=int, default=None, help="parallel actions, 1 or more (default: CPU count)")
+    p.add_argument("--matrix", action="store_true", help='plan: print the CI matrix ({"include": [...]})')
+    p.add_argument(
+        "--github-output", action="store_true", help="plan --matrix: also write matrix=... to $GITHUB_OUTPUT"
+    )
     return p
 
 
-def default_platform(env: Mapping[str, str]) -> str:
-    """``PLATFORM ?= $(OS)/$(ARCH)`` with ``OS ?= $(GOOS)``, ``ARCH ?= $(GOARCH)`` as upstream."""
+def default_platform(env: Mapping[str, str]) -> tuple[str, str]:
+    """The platform and the variables it came from: ``PLATFORM ?= $(OS)/$(ARCH)`` with ``OS ?= $(GOOS)`` and
+    ``ARCH ?= $(GOARCH)``, as upstream; GOOS/GOARCH default to the host (upstream asks ``go env``)."""
     if env.get("PLATFORM"):
-        return env["PLATFORM"]
-    goos = env.get("GOOS") or "linux"
-    goarch = env.get("GOARCH") or host_arch()
-    return f"{goos}/{goarch}"
+        return env["PLATFORM"], "PLATFORM"
+    os_name = env.get("OS") or env.get("GOOS") or "linux"
+    arch = env.get("ARCH") or env.get("GOARCH") or host_arch()
+    sources = [v for v in ("OS", "GOOS", "ARCH", "GOARCH") if env.get(v)]
+    return f"{os_name}/{arch}", "/".join(sources) or "the host"
+
+
+def _platform(text: str, source: str) -> Platform:
+    try:
+        return Platform.parse(text)
+    except UserError as error:
+        raise UserError(f"{error.message} (from {source})", hint=error.hint) from None
 
 
 def resolve(posargs: Sequence[str], *, prog: str = "nox", env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     args = parser(prog).parse_args(list(posargs))
-    platform_texts = args.platform or [default_platform(env)]
-    platforms = tuple(dict.fromkeys(_platform(t, "--platform" if args.platform else _platform_source(env))
-                                    for t in platform_texts))  # fmt: skip
+    if args.platform:
+        platforms = tuple(dict.fromkeys(_platform(t, "--platform") for t in args.platform))
+    else:
+        platforms = (_platform(*default_platform(env)),)
     registry_source = "--registry" if args.registry else "IMAGE_REGISTRY"
     registry = Registry.parse(args.registry or env.get("IMAGE_REGISTRY") or DEFAULT_REGISTRY, source=registry_source)
     builder = args.builder or env.get("CONTAINER_BUILDER") or DEFAULT_BUILDER
@@ -91,6 +110,7 @@ def resolve(posargs: Sequence[str], *, prog: str = "nox", env: Mapping[str, str]
     else:
         overrides = BaseOverrides.parse(_words(env.get("BASE_IMAGE_OVERRIDES", "")), "BASE_IMAGE_OVERRIDES")
     skus = tuple(args.sku or _words(env.get("OS_SKU_WIN", "")))
+    archive_dir = Path(env["IMAGE_ARCHIVE_DIR"]) if env.get("IMAGE_ARCHIVE_DIR") else None
     if args.jobs is not None and args.jobs < 1:
         raise UserError(f"{prog} -j {args.jobs}: the number of parallel actions must be 1 or more",
                         hint="leave -j out to use one per CPU")  # fmt: skip
@@ -107,19 +127,16 @@ def resolve(posargs: Sequence[str], *, prog: str = "nox", env: Mapping[str, str]
         explicit_platforms=bool(args.platform),
         append=args.append,
         push=args.push,
+        builder_explicit=bool(args.builder or env.get("CONTAINER_BUILDER")),
+        image_archive_dir=archive_dir,
+        matrix=args.matrix,
+        github_output=args.github_output,
     )
 
 
-def _platform_source(env: Mapping[str, str]) -> str:
-    return "PLATFORM" if env.get("PLATFORM") else "GOOS/GOARCH"
-
-
-def _platform(text: str, source: str) -> Platform:
-    """``Platform.parse``, with the option or variable it came from named in the message."""
-    try:
-        return Platform.parse(text)
-    except UserError as error:
-        raise UserError(f"{source}: {error.message}", hint=error.hint) from None
+def no_options(posargs: Sequence[str], *, prog: str) -> None:
+    """Sessions that take no options (``version``, ``<c>-image-name``): refuse any, as usage errors."""
+    _Parser(prog=prog, description="This session takes no options.").parse_args(list(posargs))
 
 
 def _words(text: str) -> list[str]:
