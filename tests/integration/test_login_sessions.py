@@ -24,6 +24,7 @@ from acnbuild.registry.credentials import Credential
 
 from tests.integration.conftest import acnbuild, require
 from tests.support import credential_helper
+from tests.support.sessions import pinned_version
 from tests.support.token_registry import TokenRegistry, token_registry
 
 pytestmark = pytest.mark.integration
@@ -80,7 +81,7 @@ def login(tmp_path: Path, registry: TokenRegistry, builder: str, style: str, pas
         "PATH": helper.path_with_helper(),
         "DOCKER_CONFIG": str(docker_config),
         "REGISTRY_AUTH_FILE": str(auth_file),
-        "VERSION": f"v0.0.0-login-{secrets.token_hex(3)}",
+        **pinned_version(f"v0.0.0-login-{secrets.token_hex(3)}"),
     }
 
 

@@ -25,6 +25,7 @@ from acnbuild.registry.client import RegistryClient
 
 from tests.integration.conftest import acnbuild, require
 from tests.support.faultproxy import Delay, FaultProxy, Garbage, Outage, ResetMidBody, Status, Truncate
+from tests.support.sessions import pinned_version
 from tests.support.token_registry import TokenServer
 
 pytestmark = pytest.mark.integration
@@ -91,7 +92,7 @@ class Publisher:
 @pytest.fixture
 def publisher(monorepo_copy: Path, proxy: FaultProxy) -> Iterator[Publisher]:
     version = f"v0.0.0-faults-{secrets.token_hex(3)}"
-    env = {"VERSION": version}
+    env = pinned_version(version)
     yield Publisher(monorepo_copy, proxy, version, env)
     for builder in ("docker", "buildah"):
         if shutil.which(builder):
@@ -315,7 +316,7 @@ def test_an_unauthorized_push_to_a_port_with_500_in_it_is_tried_once(
     no_login.mkdir()
     for name in ("config.json", "auth.json"):
         (no_login / name).write_text("{}")
-    env = {"VERSION": f"v0.0.0-unauth-{secrets.token_hex(3)}", "DOCKER_CONFIG": str(no_login),
+    env = {**pinned_version(f"v0.0.0-unauth-{secrets.token_hex(3)}"), "DOCKER_CONFIG": str(no_login),
            "REGISTRY_AUTH_FILE": str(no_login / "auth.json")}  # fmt: skip
     with TokenServer({"someone": "pw-9d1e"}) as tokens:
         bundle = tokens.write_root_bundle(tmp_path / "token-root.pem")

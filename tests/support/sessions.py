@@ -151,3 +151,11 @@ class NoxRun:
             for pid, started in sorted(self.seen.items())
             if alive(pid) and start_time(pid) == started and command_line(pid)
         ]
+
+
+def pinned_version(version: str) -> dict[str, str]:
+    """The environment that gives every component ``version`` (upstream's variables: ACN_VERSION for the repo-wide
+    components, the component's own for those tagged apart), so a test's images and tags are its own.
+    ``VERSION`` is not read by the build; it is kept for the test to find its own images."""
+    names = ("ACN_VERSION", "AZURE_IPAM_VERSION", "IPV6_HP_BPF_VERSION", "VERSION")
+    return dict.fromkeys(names, version)
