@@ -109,6 +109,16 @@ class Layout:
         """Assembled manifest lists, byte for byte as pushed."""
         return self.output / "manifests"
 
+    def make_room(self, directory: Path) -> Path:
+        """Create ``directory`` under ``output/``, removing a file an earlier layout left where a directory now
+        goes (binaries moved from ``output/<os>_<arch>/<name>`` to ``output/<os>_<arch>/<dir>/<name>``)."""
+        output = self.output.resolve()
+        for parent in reversed([directory, *directory.parents]):
+            if parent.resolve().is_relative_to(output) and parent.is_file() and not parent.is_symlink():
+                parent.unlink()
+        directory.mkdir(parents=True, exist_ok=True)
+        return directory
+
     def relative(self, path: Path) -> str:
         """``path`` relative to the checkout when it is inside it, for messages and records."""
         try:

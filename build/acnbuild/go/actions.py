@@ -31,6 +31,7 @@ class FileStep:
     produce: Callable[[Path], None]
 
     def run(self, log: Path) -> Result:
+        self.layout.make_room(self.output.parent)
         self.produce(log)
         size = self.output.stat().st_size
         return {"path": self.layout.relative(self.output), "sha256": file_digest(self.output), "size": size}
