@@ -53,6 +53,11 @@ class Layout:
         return self.state / "logs"
 
     @property
+    def locks(self) -> Path:
+        """One lock per action, so concurrent runs in this checkout never do the same work at once."""
+        return self.state / "locks"
+
+    @property
     def caches(self) -> Path:
         """Derived data that is safe to lose (validated BUILD.yaml digests, go list answers)."""
         return self.state / "cache"

@@ -227,7 +227,7 @@ def plan_binaries(
 def execute(repo: Repository, config: Settings, build_plan: Plan, observer: Observer | None = None) -> list[Outcome]:
     layout = Layout(repo.root)
     executor = Executor(RecordStore(layout.records), layout.logs, config.jobs, limits=RESOURCE_LIMITS,
-                        observer=observer)  # fmt: skip
+                        observer=observer, locks=layout.locks)  # fmt: skip
     return executor.run(build_plan)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -45,12 +46,17 @@ class Progress:
     def started(self, action: Action) -> None:
         return None
 
+    def waiting(self, action: Action, lock: Path) -> None:
+        console.print(
+            f"[yellow]waiting[/] for another run in this checkout to finish: {action.summary} [dim]({lock})[/]"
+        )
+
     def finished(self, outcome: Outcome) -> None:
         style = _STATUS_STYLE.get(outcome.status, "")
         word = status_word(outcome)
         console.print(f"[{style}]{word:>7}[/] {outcome.action.summary} [dim]({outcome.seconds:.1f}s)[/]")
         if outcome.error and outcome.status is Status.FAILED:
-            console.print(outcome.error, style="red", markup=False)
+            console.print(outcome.error, style="red", markup=False, soft_wrap=True)  # whole lines: greppable
         if outcome.result.get("note"):
             console.print(f"note: {outcome.result['note']}", style="yellow", markup=False)
 

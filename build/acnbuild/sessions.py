@@ -28,7 +28,7 @@ def for_people(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except AcnBuildError as exc:
-            report.console.print(f"error: {exc}", style="bold red", markup=False)
+            report.console.print(f"error: {exc}", style="bold red", markup=False, soft_wrap=True)
             raise SystemExit(int(exc.exit_code)) from None
 
     return wrapper  # type: ignore[return-value]
