@@ -7,7 +7,6 @@ session installs anything of its own. This file imports only the standard librar
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
@@ -28,7 +27,7 @@ def _register(verb: Verb, component: str | None) -> None:
         """Run the verb in the shared environment; its exit code (2 for bad input) becomes nox's."""
         python = bootstrap.tool_python(ROOT)
         args = [verb.name, *([component] if component else []), *s.posargs]
-        code = subprocess.call([str(python), "-m", "acnbuild", *args], cwd=ROOT, env=bootstrap.tool_env(ROOT))
+        code = bootstrap.run([str(python), "-m", "acnbuild", *args], cwd=ROOT, env=bootstrap.tool_env(ROOT))
         if code:
             raise SystemExit(code)
 

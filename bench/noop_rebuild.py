@@ -55,7 +55,7 @@ def main() -> None:
     assert isinstance(builder, builders.DockerBuilder)
     binary = component.binaries[0]
     job = gobuild.GoBuild(binary, platform, target.version)
-    go_command = job.command(chain.go, Layout(ROOT).binary(binary.name, platform))
+    go_command = job.command(chain.go, Layout(ROOT).binary(binary.name, platform, directory=binary.directory))
     context = ROOT / ".acnbuild" / "contexts" / component.name / platform.tag_prefix
     docker_env = {**os.environ, "DOCKER_BUILDKIT": "1" if builder.mode == "buildkit" else "0"}
     image = component.os_image(platform)

@@ -50,11 +50,10 @@ def make_git_repo(tmp_path: Path) -> GitFactory:
     return make
 
 
-@pytest.fixture
-def monorepo_copy(tmp_path: Path) -> Path:
-    """A copy of this repository's components, go.mod and locks in a fresh one-commit git repo."""
-    root = tmp_path / "mono"
-    root.mkdir()
+def copy_monorepo(root: Path) -> Path:
+    """This repository's components, go.mod, locks and tools in a fresh one-commit git repo at ``root``, tagged
+    v1.8.12, azure-ipam/v0.4.1 and ipv6-hp-bpf/v0.0.3."""
+    root.mkdir(parents=True)
     for item in ("components", "go.mod", "requirements"):
         source = REPO_ROOT / item
         if source.is_dir():
@@ -70,3 +69,9 @@ def monorepo_copy(tmp_path: Path) -> Path:
     git(root, "tag", "azure-ipam/v0.4.1")
     git(root, "tag", "ipv6-hp-bpf/v0.0.3")
     return root
+
+
+@pytest.fixture
+def monorepo_copy(tmp_path: Path) -> Path:
+    """A copy of this repository's components, go.mod and locks in a fresh one-commit git repo."""
+    return copy_monorepo(tmp_path / "mono")

@@ -8,13 +8,15 @@ digests (``skopeo inspect``), all or nothing; ``check`` says where BUILD.yaml an
 
 from __future__ import annotations
 
-import subprocess
+import shutil
+import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import process
 from .atomic import atomic_write
-from .errors import UserError
+from .errors import BuildFailed, UserError
 from .references import InvalidReference, Reference
 
 LOCK_FILE = Path("requirements") / "base-images.lock"
@@ -113,17 +115,20 @@ def inspect_digest(key: str, platform: str) -> str:
                arch.split("/")[0]]  # fmt: skip
     if reference.is_loopback:
         command.append("--tls-verify=false")
-    try:
-        done = subprocess.run([*command, f"docker://{key}"], capture_output=True, text=True, timeout=120, check=False)
-    except FileNotFoundError:
-        raise UserError("refreshing the base lock needs skopeo", hint="apt-get install skopeo") from None
-    except subprocess.TimeoutExpired:
-        raise UserError(f"skopeo inspect docker://{key} did not answer within 120 s",
-                        hint="refresh where the registry is reachable") from None  # fmt: skip
-    digest = done.stdout.strip()
-    if done.returncode != 0 or not digest.startswith("sha256:"):
-        last = (done.stderr.strip().splitlines() or ["no digest"])[-1][-300:]
-        raise UserError(f"cannot read the digest of {key}: {last}", hint="refresh where the registry is reachable")
+    if shutil.which("skopeo") is None:
+        raise UserError("refreshing the base lock needs skopeo", hint="apt-get install skopeo")
+    with tempfile.TemporaryDirectory() as scratch:  # retried like every registry operation (process, retry)
+        try:
+            output = process.run_with_retries([*command, f"docker://{key}"], Path(scratch) / "inspect.log",
+                                              what=f"skopeo inspect docker://{key}", target=reference.registry,
+                                              scrub=(reference.registry,))  # fmt: skip
+        except BuildFailed as failed:
+            last = failed.message if not isinstance(failed, process.ToolFailed) else failed.output
+            raise UserError(f"cannot read the digest of {key}: {last.strip().splitlines()[-1][-300:]}",
+                            hint="refresh where the registry is reachable") from None  # fmt: skip
+    digest = next((line for line in reversed(output.split()) if line.startswith("sha256:")), "")
+    if not digest:
+        raise UserError(f"cannot read the digest of {key}: no digest", hint="refresh where the registry is reachable")
     return digest
 
 

@@ -6,10 +6,12 @@ The environment lives in ``.nox/_acnbuild`` and is rebuilt only when ``requireme
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import venv
@@ -61,3 +63,21 @@ def tool_env(root: Path) -> dict[str, str]:
     env["PYTHONPATH"] = str(root / "build") + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env.pop("VIRTUAL_ENV", None)
     return env
+
+
+def run(command: list[str], *, cwd: Path, env: dict[str, str]) -> int:
+    """Run the build and return its exit code. A SIGINT or SIGTERM sent to nox alone is passed on to the build, and
+    nox waits for it to stop cleanly (it exits 130/143 by itself) instead of dying first or killing it."""
+    child = subprocess.Popen(command, cwd=cwd, env=env)
+
+    def forward(signum: int, frame: object) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            child.send_signal(signum)  # the build ignores a second copy of a signal sent to the whole group
+
+    previous = {signum: signal.signal(signum, forward) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        code = child.wait()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return 128 - code if code < 0 else code  # killed by signal N: the shell's 128 + N

@@ -21,7 +21,17 @@ from . import contained
 from .atomic import atomic_write
 from .baselock import BaseLock
 from .errors import UserError
-from .model import Component, GoBinary, Installer, OsImage, Repository, Smoke, VersionRule, WindowsSku
+from .model import (
+    BinaryArchive,
+    Component,
+    GoBinary,
+    Installer,
+    OsImage,
+    Repository,
+    Smoke,
+    VersionRule,
+    WindowsSku,
+)
 from .paths import Layout
 from .platforms import Platform
 from .references import Reference
@@ -446,9 +456,12 @@ def _to_component(
                 f"{at('platforms')}: platforms: {platform} needs an `images.{platform.os}` entry",
                 hint=f"add images.{platform.os} (dockerfile, target, base) or drop the platform",
             )
+    output_dir = data.get("output_dir", name)
     binaries = []
     for index, spec in enumerate(data["binaries"]):
-        binaries.append(_binary(spec, directory, root, functools.partial(at, "binaries", index, "package"), index))
+        binaries.append(
+            _binary(spec, directory, root, functools.partial(at, "binaries", index, "package"), index, output_dir)
+        )
     for index, file_name in enumerate(data.get("files", ())):
         inside(file_name, ("files", index), f"files[{index}]: {file_name}")
     installer = None
@@ -457,6 +470,15 @@ def _to_component(
         for index, file_name in enumerate(spec.get("files", ())):
             inside(file_name, ("installer", "files", index), f"installer.files[{index}]: {file_name}")
         installer = Installer(binaries=tuple(spec["binaries"]), files=tuple(spec.get("files", ())))
+    archive = _archive(data.get("archive"), platforms, nodes, path, root)
+    build_args = data.get("build_args", {})
+    env_build_args = data.get("env_build_args", {})
+    for name in sorted(set(build_args) & set(env_build_args)):
+        line = _line_of(nodes(), ["env_build_args", name])
+        raise UserError(
+            f"{rel}:{line}: env_build_args.{name}: also set in build_args",
+            hint="a build argument is either fixed (build_args) or from the environment (env_build_args)",
+        )
     version = data["version"]
     return Component(
         name=name,
@@ -464,13 +486,17 @@ def _to_component(
         build_file=path,
         image=data["image"],
         description=data.get("description", f"the {data['image']} image"),
-        version_rule=VersionRule(rule=version["rule"], match=version.get("match")),
+        version_rule=VersionRule(rule=version["rule"], match=version.get("match"), variable=version.get("variable")),
         binaries=tuple(binaries),
         platforms=platforms,
         images=images,
         files=tuple(data.get("files", ())),
-        build_args=tuple(sorted(data.get("build_args", {}).items())),
+        build_args=tuple(sorted(build_args.items())),
         installer=installer,
+        tag_variable=data.get("tag_variable"),
+        env_build_args=tuple(sorted(env_build_args.items())),
+        archive=archive,
+        output_dir=output_dir,
         display=rel,
         line_of=lambda keys: _line_of(nodes(), list(keys)),
     )
@@ -487,7 +513,9 @@ def _smoke(spec: dict[str, Any]) -> Smoke:
     )
 
 
-def _binary(spec: dict[str, Any], directory: Path, root: Path, where: Callable[[], str], index: int) -> GoBinary:
+def _binary(
+    spec: dict[str, Any], directory: Path, root: Path, where: Callable[[], str], index: int, output_dir: str
+) -> GoBinary:
     """A Go main package inside the component (``./cmd/<name>``), holding Go files."""
     package = spec["package"]
     package_dir = (directory / package).resolve()
@@ -508,7 +536,34 @@ def _binary(spec: dict[str, Any], directory: Path, root: Path, where: Callable[[
         package="./" + package_dir.relative_to(root.resolve()).as_posix(),
         version_vars=tuple(spec.get("version_vars", ())),
         x_vars=tuple(sorted(spec.get("x_vars", {}).items())),
+        directory=output_dir,
     )
+
+
+def _archive(
+    spec: dict[str, Any] | None,
+    platforms: tuple[Platform, ...],
+    nodes: Callable[[], yaml.Node],
+    path: Path,
+    root: Path,
+) -> BinaryArchive | None:
+    if spec is None:
+        return None
+    rel, directory = _rel(path, root), path.parent
+    archive_platforms = tuple(Platform.parse(p) for p in spec.get("platforms", [str(p) for p in platforms]))
+    for index, platform in enumerate(archive_platforms):
+        if not any(platform.same_target(p) for p in platforms):
+            line = _line_of(nodes(), ["archive", "platforms", index])
+            raise UserError(
+                f"{rel}:{line}: archive.platforms[{index}]: {platform} is not one of the component's platforms",
+                hint="declared: " + ", ".join(map(str, platforms)),
+            )
+    files = tuple(sorted(spec.get("files", {}).items()))
+    for entry, file_name in files:
+        if not (directory / file_name).is_file():
+            line = _line_of(nodes(), ["archive", "files", entry])
+            raise UserError(f"{rel}:{line}: archive.files.{entry}: {file_name} does not exist in {directory.name}/")
+    return BinaryArchive(name=spec["name"], platforms=archive_platforms, files=files)
 
 
 def _rel(path: Path, root: Path) -> str:

@@ -19,14 +19,20 @@ class ActionKind(StrEnum):
     IMAGE = "image"
     SMOKE = "smoke"
     PUSH = "push"
+    ARCHIVE = "archive"  # a .tgz/.zip of a component's binaries for one platform
 
 
 @dataclass(frozen=True)
 class VersionRule:
-    """``repo``: the repository-wide describe; ``component-tag``: only tags matching ``match``."""
+    """``repo``: the repository-wide describe; ``component-tag``: only tags matching ``match``.
+
+    ``variable`` names the upstream variable that pins the version (``CNS_VERSION``); for the ``repo`` rule its
+    default is the repository's own variable (``ACN_VERSION``), as upstream's ``CNS_VERSION ?= $(ACN_VERSION)``.
+    """
 
     rule: str
     match: str | None = None
+    variable: str | None = None
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,7 @@ class GoBinary:
     package: str  # relative to the repository root, e.g. ./components/cns/cmd/azure-cns
     version_vars: tuple[str, ...] = ()
     x_vars: tuple[tuple[str, str], ...] = ()
+    directory: str = ""  # upstream's build directory under output/<os>_<arch>/ (the component's output_dir)
 
     def file_name(self, platform: Platform) -> str:
         return self.name + platform.exe_suffix
@@ -81,6 +88,16 @@ class Installer:
 
 
 @dataclass(frozen=True)
+class BinaryArchive:
+    """Upstream's per-platform archive of a component's binaries (``<c>-archive``), made in the component's
+    output directory next to its binaries."""
+
+    name: str  # without extension; {os}, {arch} and {version} are filled in
+    platforms: tuple[Platform, ...]
+    files: tuple[tuple[str, str], ...] = ()  # entry name -> file relative to the component
+
+
+@dataclass(frozen=True)
 class Component:
     name: str
     directory: Path
@@ -102,16 +119,29 @@ class Component:
         """``components/<name>/BUILD.yaml:<line>``: where a message about ``keys`` should point."""
         return f"{self.display or self.build_file}:{self.line_of(tuple(keys))}"
 
+    tag_variable: str | None = None  # upstream's <C>_PLATFORM_TAG: replaces the platform image's tag when set
+    env_build_args: tuple[tuple[str, str], ...] = ()  # --build-arg NAME=$NAME, with this default when unset
+    archive: BinaryArchive | None = None
+    output_dir: str = ""  # upstream's <C>_BUILD_DIR under output/<os>_<arch>/: binaries and archive go there
+
     def supports(self, platform: Platform) -> bool:
         return any(p.same_target(platform) for p in self.platforms)
 
+    def archives(self, platform: Platform) -> bool:
+        """Does this component have a binary archive for ``platform``? (upstream makes some for Linux only)"""
+        return self.archive is not None and any(p.same_target(platform) for p in self.archive.platforms)
+
+    def unsupported(self, platform: Platform) -> UserError:
+        """The error for asking this component for a platform it does not ship."""
+        supported = ", ".join(str(p) for p in self.platforms)
+        return UserError(
+            f"{self.name} does not support platform {platform} (it declares: {supported})",
+            hint=f"pick one of {supported}, or add it to `platforms` in {self.build_file}",
+        )
+
     def require_platform(self, platform: Platform) -> None:
         if not self.supports(platform):
-            supported = ", ".join(str(p) for p in self.platforms)
-            raise UserError(
-                f"{self.name} does not support platform {platform} (it declares: {supported})",
-                hint=f"pick one of {supported}, or add it to `platforms` in {self.build_file}",
-            )
+            raise self.unsupported(platform)
 
     def os_image(self, platform: Platform) -> OsImage:
         self.require_platform(platform)

@@ -53,6 +53,11 @@ class Layout:
         return self.state / "logs"
 
     @property
+    def locks(self) -> Path:
+        """One lock per action, so concurrent runs in this checkout never do the same work at once."""
+        return self.state / "locks"
+
+    @property
     def caches(self) -> Path:
         """Derived data that is safe to lose (validated BUILD.yaml digests, go list answers)."""
         return self.state / "cache"
@@ -80,8 +85,10 @@ class Layout:
         """``output/<goos>_<goarch>/``, as upstream's binary recipes."""
         return self.output / f"{platform.os}_{platform.arch}"
 
-    def binary(self, name: str, platform: Platform) -> Path:
-        return self.platform_dir(platform) / (name + platform.exe_suffix)
+    def binary(self, name: str, platform: Platform, *, directory: str) -> Path:
+        """``output/<goos>_<goarch>/<directory>/<name>[.exe]``: upstream's ``*-binary`` output, where ``directory``
+        is the component's build directory (``cns``, ``bpf-prog/ipv6-hp-bpf``)."""
+        return self.platform_dir(platform) / directory / (name + platform.exe_suffix)
 
     def installer(self, component: str, platform: Platform) -> Path:
         """Each component's installer embeds its own payload: ``output/<os>_<arch>/dropgz-<component>/dropgz``."""
@@ -101,6 +108,16 @@ class Layout:
     def manifests(self) -> Path:
         """Assembled manifest lists, byte for byte as pushed."""
         return self.output / "manifests"
+
+    def make_room(self, directory: Path) -> Path:
+        """Create ``directory`` under ``output/``, removing a file an earlier layout left where a directory now
+        goes (binaries moved from ``output/<os>_<arch>/<name>`` to ``output/<os>_<arch>/<dir>/<name>``)."""
+        output = self.output.resolve()
+        for parent in reversed([directory, *directory.parents]):
+            if parent.resolve().is_relative_to(output) and parent.is_file() and not parent.is_symlink():
+                parent.unlink()
+        directory.mkdir(parents=True, exist_ok=True)
+        return directory
 
     def relative(self, path: Path) -> str:
         """``path`` relative to the checkout when it is inside it, for messages and records."""

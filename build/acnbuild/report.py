@@ -109,7 +109,7 @@ def _finished_line(outcome: Outcome) -> str:
 def _details(outcome: Outcome, out: Output | Console) -> None:
     """Under a finished action's line: its error, and a note its result carries."""
     if outcome.error and outcome.status is Status.FAILED:
-        out.print(outcome.error, style="red", markup=False)
+        out.print(outcome.error, style="red", markup=False, soft_wrap=True)  # whole lines: greppable
     if outcome.result.get("note"):
         out.print(f"note: {outcome.result['note']}", style="yellow", markup=False)
 
@@ -132,6 +132,12 @@ class Progress:
     def started(self, action: Action) -> None:
         with self._lock:
             self.running.setdefault(action.id, (action, time.monotonic()))
+
+    def waiting(self, action: Action, lock: Path) -> None:
+        self.say(f"[yellow]waiting[/] for another run in this checkout to finish: {action.summary} [dim]({lock})[/]")
+
+    def say(self, text: str) -> None:
+        console.print(text)
 
     def finished(self, outcome: Outcome) -> None:
         with self._lock:
@@ -169,17 +175,17 @@ class PlainProgress(Progress):
         now = time.time()
         return time.strftime("%H:%M:%S", time.localtime(now)) + f".{int(now % 1 * 1000):03d}"
 
-    def _say(self, text: str) -> None:
+    def say(self, text: str) -> None:
         self._last = time.monotonic()
         console.print(f"[dim]{self._stamp()}[/] {text}", soft_wrap=True)
 
     def started(self, action: Action) -> None:
         if action.id not in self.running:  # a remote cache miss starts again as a run: one line is enough
-            self._say(f"{'start':>10} {action.summary}")
+            self.say(f"{'start':>10} {action.summary}")
         super().started(action)
 
     def show(self, outcome: Outcome) -> None:
-        self._say(f"{_finished_line(outcome)} [dim]{self.done}/{self.total}[/]")
+        self.say(f"{_finished_line(outcome)} [dim]{self.done}/{self.total}[/]")
         _details(outcome, console)
 
     def _beat(self) -> None:
@@ -193,7 +199,7 @@ class PlainProgress(Progress):
                 continue
             now = time.monotonic()
             names = ", ".join(f"{action.summary} ({now - since:.0f}s)" for action, since in running)
-            self._say(f"{'running':>10} [dim]{done}/{self.total} done:[/] {names}")
+            self.say(f"{'running':>10} [dim]{done}/{self.total} done:[/] {names}")
 
 
 class LiveProgress(Progress):
@@ -232,6 +238,9 @@ class LiveProgress(Progress):
     def finished(self, outcome: Outcome) -> None:
         super().finished(outcome)
         self._display.update(self._overall, completed=self.done, count=f"{self.done}/{self.total}")
+
+    def say(self, text: str) -> None:
+        self._display.console.print(text)
 
     def show(self, outcome: Outcome) -> None:
         with self._lock:
@@ -367,6 +376,30 @@ def notes(outcomes: Sequence[Outcome]) -> None:
     for note, ids in warnings.items():
         who = ids[0] if len(ids) == 1 else f"{ids[0]} and {len(ids) - 1} more"
         console.print(f"{who}: {note}", style="yellow", markup=False)
+
+
+# The products of the binary sessions (upstream's *-binary and *-archive), in the order they were planned.
+FILE_KINDS = (ActionKind.GO_BINARY, ActionKind.INSTALLER, ActionKind.ARCHIVE)
+
+
+def files_summary(outcomes: Sequence[Outcome]) -> None:
+    """A table of the binaries and archives a session made or found unchanged (path, sha256, size, time)."""
+    rows = []
+    for outcome in outcomes:
+        if outcome.action.kind not in FILE_KINDS:
+            continue
+        details = outcome.action.details
+        rows.append(
+            (
+                details["output"],
+                details["platform"],
+                f"[{_STATUS_STYLE.get(outcome.status, '')}]{outcome.status.value}[/]",
+                str(outcome.result.get("sha256") or "-")[:12],
+                human_size(outcome.result.get("size")),
+                f"{outcome.seconds:.1f}s",
+            )
+        )
+    print_table("binaries", ("file", "platform", "status", "sha256", "size", "time"), rows)
 
 
 def outcomes_json(outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:

@@ -12,10 +12,10 @@ from typing import Any, TypeVar
 
 from . import discover, naming, pipeline, report, settings, versioning
 from .engine.executor import Outcome
-from .errors import AcnBuildError
+from .engine.plan import Plan
+from .errors import AcnBuildError, UserError
 from .model import Repository
 from .paths import Layout
-from .targets import image_targets
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -28,7 +28,7 @@ def for_people(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except AcnBuildError as exc:
-            report.console.print(f"error: {exc}", style="bold red", markup=False)
+            report.console.print(f"error: {exc}", style="bold red", markup=False, soft_wrap=True)
             raise SystemExit(int(exc.exit_code)) from None
 
     return wrapper  # type: ignore[return-value]
@@ -38,29 +38,38 @@ def load(root: Path | None = None) -> Repository:
     return discover.load_repository(root or discover.find_root())
 
 
+def _notes(notes: Sequence[str]) -> None:
+    for note in notes:
+        report.console.print(note, style="dim", markup=False)
+
+
 def build_images(
-    posargs: Sequence[str],
-    names: Sequence[str],
-    *,
-    strict: bool,
-    prog: str,
-    root: Path | None = None,
-    push: bool = False,
+    posargs: Sequence[str], names: Sequence[str], *, prog: str, root: Path | None = None, push: bool = False
 ) -> list[Outcome]:
-    """The image (and image-push) sessions' work, callable from tests: returns the outcomes of every action."""
+    """The image (and image-push) sessions' work, callable from tests: returns the outcomes of every action.
+
+    ``names``: the session's own component (``cns-image``), else every component (or those of --component);
+    components named either way must ship the platform, the others are left out with a note when they do not.
+    """
     repo = load(root)
     config = settings.resolve(posargs, prog=prog)
-    selection = pipeline.select(repo, config, list(names) or list(config.components), strict=strict)
-    for note in selection.notes:
-        report.console.print(note, style="dim")
+    selection = pipeline.select(repo, config, names)
+    _notes(selection.notes)
     if config.dry_run:
         build_plan = pipeline.plan(repo, config, selection.targets, push=push, offline=True)
         report.print_plan(pipeline.describe(repo, build_plan), config.json)
         return []
     build_plan = pipeline.plan(repo, config, selection.targets, push=push)
+    return _run(repo, config, build_plan, report.summary)
+
+
+def _run(
+    repo: Repository, config: settings.Settings, build_plan: Plan, summary: Callable[[Sequence[Outcome]], None]
+) -> list[Outcome]:
+    """Execute with live progress; print the summary; write the --report and --profile files the user asked for."""
     with report.progress(len(build_plan.actions)) as progress:
         outcomes = pipeline.execute(repo, config, build_plan, observer=progress)
-    report.summary(outcomes)
+    summary(outcomes)
     report.notes(outcomes)
     if config.report:
         cache = config.remote_cache
@@ -76,37 +85,119 @@ def build_images(
 
 @for_people
 def image(posargs: Sequence[str], component: str) -> None:
-    build_images(posargs, [component], strict=True, prog=f"nox -s {component}-image --")
+    build_images(posargs, [component], prog=f"nox -s {component}-image --")
 
 
 @for_people
 def images(posargs: Sequence[str]) -> None:
-    build_images(posargs, [], strict=False, prog="nox -s images --")
+    build_images(posargs, [], prog="nox -s images --")
 
 
 @for_people
 def image_push(posargs: Sequence[str], component: str) -> None:
-    build_images(posargs, [component], strict=True, prog=f"nox -s {component}-image-push --", push=True)
+    build_images(posargs, [component], prog=f"nox -s {component}-image-push --", push=True)
 
 
 @for_people
 def plan(posargs: Sequence[str]) -> None:
-    """The image build's plan without running it: every component unless --component names some."""
-    build_images([*posargs, "--dry-run"], [], strict="--component" in posargs, prog="nox -s plan --")
+    """The image build's plan without running it: every component on every platform it declares (or those of
+    --component, --platform). ``--matrix``: the CI matrix, one cell per (component, platform)."""
+    repo = load()
+    config = settings.resolve(posargs, prog="nox -s plan --")
+    selection = pipeline.select(repo, config, every_platform=True)
+    _notes(selection.notes)
+    builder_names = pipeline.ci_builders(config, selection.targets)
+    build_plan = pipeline.plan(repo, config, selection.targets, offline=True, builder_names=builder_names)
+    data = pipeline.describe(repo, build_plan)
+    if not config.matrix:
+        report.print_plan(data, config.json)
+        return
+    matrix = json.dumps({"include": data["matrix"]}, separators=(",", ":"))
+    print(matrix, flush=True)
+    if config.github_output:
+        target = os.environ.get("GITHUB_OUTPUT")
+        if not target:
+            raise UserError("--github-output needs GITHUB_OUTPUT (set by GitHub Actions) to name a file")
+        with open(target, "a") as handle:
+            handle.write(f"matrix={matrix}\n")
+
+
+def build_binaries(
+    posargs: Sequence[str],
+    names: Sequence[str],
+    *,
+    prog: str,
+    archives: bool = False,
+    every_platform: bool = False,
+    root: Path | None = None,
+) -> list[Outcome]:
+    """The binary and archive sessions' work (upstream's ``*-binary``, ``*-archive``), callable from tests."""
+    repo = load(root)
+    config = settings.resolve(posargs, prog=prog)
+    choose = pipeline.select_archives if archives else pipeline.select_binaries
+    selection = choose(repo, config, names, every_platform=every_platform)
+    _notes(selection.notes)
+    build_plan = pipeline.plan_binaries(repo, selection.targets, archives=archives, offline=config.dry_run)
+    if config.dry_run:
+        report.print_plan(pipeline.describe(repo, build_plan), config.json)
+        return []
+    return _run(repo, config, build_plan, report.files_summary)
+
+
+@for_people
+def binary(posargs: Sequence[str], component: str) -> None:
+    build_binaries(posargs, [component], prog=f"nox -s {component}-binary --")
+
+
+@for_people
+def binaries(posargs: Sequence[str]) -> None:
+    build_binaries(posargs, [], prog="nox -s binaries --", every_platform=True)
+
+
+@for_people
+def binary_archive(posargs: Sequence[str], component: str) -> None:
+    build_binaries(posargs, [component], prog=f"nox -s {component}-binary-archive --", archives=True)
+
+
+@for_people
+def binary_archives(posargs: Sequence[str]) -> None:
+    build_binaries(posargs, [], prog="nox -s binary-archives --", archives=True, every_platform=True)
+
+
+@for_people
+def version(posargs: Sequence[str]) -> None:
+    """Upstream's ``make version``: the repository version ($ACN_VERSION, else git describe)."""
+    settings.no_options(posargs, prog="nox -s version --")
+    print(versioning.repo_version(discover.find_root()), flush=True)
+
+
+@for_people
+def revision(posargs: Sequence[str]) -> None:
+    """Upstream's ``make revision``: $REVISION, else the short commit hash."""
+    settings.no_options(posargs, prog="nox -s revision --")
+    print(versioning.short_revision(discover.find_root()), flush=True)
+
+
+@for_people
+def component_version(posargs: Sequence[str], component: str) -> None:
+    """Upstream's ``make <c>-version``: the component's version variable, else its version rule."""
+    settings.no_options(posargs, prog=f"nox -s {component}-version --")
+    repo = load()
+    print(versioning.raw_version(repo.component(component), repo.root)[0], flush=True)
 
 
 @for_people
 def image_name(posargs: Sequence[str], component: str) -> None:
-    repo = load()
-    config = settings.resolve(posargs, prog=f"nox -s {component}-image-name --")
-    print(naming.image_name(config.registry, repo.component(component).image), flush=True)
+    """Upstream's ``<c>-image-name``: the bare image name (the registry is in ``-image-name-and-tag``)."""
+    settings.no_options(posargs, prog=f"nox -s {component}-image-name --")
+    print(load().component(component).image, flush=True)
 
 
 @for_people
 def image_name_and_tag(posargs: Sequence[str], component: str) -> None:
     repo = load()
     config = settings.resolve(posargs, prog=f"nox -s {component}-image-name-and-tag --")
-    for target in image_targets(repo, repo.component(component), config.platform, config.registry, config.skus):
+    for target in pipeline.select(repo, config, [component]).targets:
         print(target.reference, flush=True)
 
 
@@ -117,7 +208,7 @@ def image_pull(posargs: Sequence[str], component: str) -> None:
 
     repo = load()
     config = settings.resolve(posargs, prog=f"nox -s {component}-image-pull --")
-    targets = image_targets(repo, repo.component(component), config.platform, config.registry, config.skus)
+    targets = pipeline.select(repo, config, [component]).targets
     if config.dry_run:
         for target in targets:
             report.console.print(f"would pull {target.reference} with {config.builder}")
@@ -138,7 +229,9 @@ def build_lists(
 
     repo = load(root)
     config = settings.resolve(posargs, prog=prog)
-    requests = pipeline.list_requests(repo, config, list(names) or list(config.components), os.environ.get("PLATFORMS"))
+    selection = pipeline.list_requests(repo, config, names, os.environ.get("PLATFORMS"))
+    _notes(selection.notes)
+    requests = selection.targets
     publishing = push or config.push
     if config.dry_run:
         report.print_list_plan(requests, push=publishing)
@@ -165,22 +258,38 @@ def manifest(posargs: Sequence[str]) -> None:
     build_lists(posargs, [], push=False, prog="nox -s manifest --")
 
 
-@for_people
-def manifest_archive(posargs: Sequence[str], component: str) -> None:
+def archive_lists(posargs: Sequence[str], names: Sequence[str], *, prog: str, root: Path | None = None) -> list[Path]:
+    """Upstream's ``<c>-skopeo-archive``: each list with its images as ``$IMAGE_ARCHIVE_DIR/<image>-<version>.tar``
+    (default ``output/images``)."""
     from .registry import publish
 
-    repo = load()
-    config = settings.resolve(posargs, prog=f"nox -s {component}-manifest-archive --")
-    target = repo.component(component)
-    version = versioning.component_version(target, repo.root)
-    reference = naming.list_reference(config.registry, target.image, version)
+    repo = load(root)
+    config = settings.resolve(posargs, prog=prog)
+    components, _ = pipeline.select_components(repo, config, names)
     layout = Layout(repo.root)
-    path = layout.images / f"{target.image}-{version}.tar"
-    if config.dry_run:
-        report.console.print(f"would archive {reference} -> {layout.relative(path)}")
-        return
-    publish.archive_list(reference, path, layout.log(f"archive:{component}"))
-    report.console.print(f"archived {reference} -> {layout.relative(path)}")
+    directory = repo.root / config.image_archive_dir if config.image_archive_dir else layout.images
+    written = []
+    for component in components:
+        version = versioning.component_version(component, repo.root)
+        reference = naming.list_reference(config.registry, component.image, version)
+        path = directory / f"{component.image}-{version}.tar"
+        if config.dry_run:
+            report.console.print(f"would archive {reference} -> {layout.relative(path)}")
+            continue
+        publish.archive_list(reference, path, layout.log(f"archive:{component.name}"))
+        report.console.print(f"archived {reference} -> {layout.relative(path)}")
+        written.append(path)
+    return written
+
+
+@for_people
+def manifest_archive(posargs: Sequence[str], component: str) -> None:
+    archive_lists(posargs, [component], prog=f"nox -s {component}-manifest-archive --")
+
+
+@for_people
+def manifest_archives(posargs: Sequence[str]) -> None:
+    archive_lists(posargs, [], prog="nox -s manifest-archives --")
 
 
 @for_people

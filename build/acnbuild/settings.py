@@ -37,6 +37,10 @@ class Settings:
     remote_cache_mode: str = "readwrite"
     report: Path | None = None
     profile: Path | None = None
+    builder_explicit: bool = False  # --builder or CONTAINER_BUILDER chose it (else the default)
+    image_archive_dir: Path | None = None  # IMAGE_ARCHIVE_DIR: where manifest archives go (else output/images)
+    matrix: bool = False
+    github_output: bool = False
 
     @property
     def platform(self) -> Platform:
@@ -75,6 +79,10 @@ def parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--report", type=Path, metavar="FILE", help="write the JSON report of every action to FILE")
     p.add_argument("--profile", type=Path, metavar="FILE",
                    help="write a Chrome trace (chrome://tracing, Perfetto) of the build to FILE")  # fmt: skip
+    p.add_argument("--matrix", action="store_true", help='plan: print the CI matrix ({"include": [...]})')
+    p.add_argument(
+        "--github-output", action="store_true", help="plan --matrix: also write matrix=... to $GITHUB_OUTPUT"
+    )
     return p
 
 
@@ -104,21 +112,31 @@ def default_jobs() -> int:
     return 2 * (os.cpu_count() or 1)
 
 
-def default_platform(env: Mapping[str, str]) -> str:
-    """``PLATFORM ?= $(OS)/$(ARCH)`` with ``OS ?= $(GOOS)``, ``ARCH ?= $(GOARCH)`` as upstream."""
+def default_platform(env: Mapping[str, str]) -> tuple[str, str]:
+    """The platform and the variables it came from: ``PLATFORM ?= $(OS)/$(ARCH)`` with ``OS ?= $(GOOS)`` and
+    ``ARCH ?= $(GOARCH)``, as upstream; GOOS/GOARCH default to the host (upstream asks ``go env``)."""
     if env.get("PLATFORM"):
-        return env["PLATFORM"]
-    goos = env.get("GOOS") or "linux"
-    goarch = env.get("GOARCH") or host_arch()
-    return f"{goos}/{goarch}"
+        return env["PLATFORM"], "PLATFORM"
+    os_name = env.get("OS") or env.get("GOOS") or "linux"
+    arch = env.get("ARCH") or env.get("GOARCH") or host_arch()
+    sources = [v for v in ("OS", "GOOS", "ARCH", "GOARCH") if env.get(v)]
+    return f"{os_name}/{arch}", "/".join(sources) or "the host"
+
+
+def _platform(text: str, source: str) -> Platform:
+    try:
+        return Platform.parse(text)
+    except UserError as error:
+        raise UserError(f"{error.message} (from {source})", hint=error.hint) from None
 
 
 def resolve(posargs: Sequence[str], *, prog: str = "nox", env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     args = parser(prog).parse_args(list(posargs))
-    platform_texts = args.platform or [default_platform(env)]
-    platforms = tuple(dict.fromkeys(_platform(t, "--platform" if args.platform else _platform_source(env))
-                                    for t in platform_texts))  # fmt: skip
+    if args.platform:
+        platforms = tuple(dict.fromkeys(_platform(t, "--platform") for t in args.platform))
+    else:
+        platforms = (_platform(*default_platform(env)),)
     registry_source = "--registry" if args.registry else "IMAGE_REGISTRY"
     registry = Registry.parse(args.registry or env.get("IMAGE_REGISTRY") or DEFAULT_REGISTRY, source=registry_source)
     builder = args.builder or env.get("CONTAINER_BUILDER") or DEFAULT_BUILDER
@@ -132,9 +150,10 @@ def resolve(posargs: Sequence[str], *, prog: str = "nox", env: Mapping[str, str]
     else:
         overrides = BaseOverrides.parse(_words(env.get("BASE_IMAGE_OVERRIDES", "")), "BASE_IMAGE_OVERRIDES")
     skus = tuple(args.sku or _words(env.get("OS_SKU_WIN", "")))
+    archive_dir = Path(env["IMAGE_ARCHIVE_DIR"]) if env.get("IMAGE_ARCHIVE_DIR") else None
     if args.jobs is not None and args.jobs < 1:
         raise UserError(f"{prog} -j {args.jobs}: the number of parallel actions must be 1 or more",
-                        hint="leave -j out to use one per CPU")  # fmt: skip
+                        hint="leave -j out for the default (two per CPU)")  # fmt: skip
     cache_source = "--remote-cache" if args.remote_cache else "ACNBUILD_REMOTE_CACHE"
     cache = remote_cache(args.remote_cache or env.get("ACNBUILD_REMOTE_CACHE"), cache_source)
     mode_source = "--remote-cache-mode" if args.remote_cache_mode else "ACNBUILD_REMOTE_CACHE_MODE"
@@ -156,19 +175,16 @@ def resolve(posargs: Sequence[str], *, prog: str = "nox", env: Mapping[str, str]
         remote_cache_mode=mode,
         report=args.report,
         profile=args.profile,
+        builder_explicit=bool(args.builder or env.get("CONTAINER_BUILDER")),
+        image_archive_dir=archive_dir,
+        matrix=args.matrix,
+        github_output=args.github_output,
     )
 
 
-def _platform_source(env: Mapping[str, str]) -> str:
-    return "PLATFORM" if env.get("PLATFORM") else "GOOS/GOARCH"
-
-
-def _platform(text: str, source: str) -> Platform:
-    """``Platform.parse``, with the option or variable it came from named in the message."""
-    try:
-        return Platform.parse(text)
-    except UserError as error:
-        raise UserError(f"{source}: {error.message}", hint=error.hint) from None
+def no_options(posargs: Sequence[str], *, prog: str) -> None:
+    """Sessions that take no options (``version``, ``<c>-image-name``): refuse any, as usage errors."""
+    _Parser(prog=prog, description="This session takes no options.").parse_args(list(posargs))
 
 
 def _words(text: str) -> list[str]:

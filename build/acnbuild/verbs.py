@@ -15,14 +15,15 @@ class Verb:
     doc: str  # one line for `nox -l`; ``{c}`` is the component
     handler: str  # "module:function" inside acnbuild, imported only when the verb runs
     per_component: bool = False
+    suffix: str | None = None  # the session name after ``<c>-`` when it differs from ``name`` (cns-version)
 
     def session_name(self, component: str | None = None) -> str:
-        return f"{component}-{self.name}" if self.per_component else self.name
+        return f"{component}-{self.suffix or self.name}" if self.per_component else self.name
 
 
 VERBS: tuple[Verb, ...] = (
     Verb("image", "Build the {c} image for PLATFORM (default linux/amd64).", "sessions:image", True),
-    Verb("image-name", "Print the {c} image name (registry/name).", "sessions:image_name", True),
+    Verb("image-name", "Print the {c} image name (bare, as upstream's {c}-image-name).", "sessions:image_name", True),
     Verb("image-name-and-tag", "Print the {c} image reference for PLATFORM.", "sessions:image_name_and_tag", True),
     Verb(
         "image-push",
@@ -45,17 +46,44 @@ VERBS: tuple[Verb, ...] = (
     ),
     Verb(
         "manifest-archive",
-        "Save the {c} manifest list with its images as output/images/<image>-<version>.tar.",
+        "Save the {c} manifest list with its images as <IMAGE_ARCHIVE_DIR>/<image>-<version>.tar.",
         "sessions:manifest_archive",
         True,
     ),
+    Verb(
+        "component-version",
+        "Print the {c} version (upstream's {c}-version).",
+        "sessions:component_version",
+        True,
+        suffix="version",
+    ),
+    Verb("binary", "Compile the {c} binaries for PLATFORM into output/<os>_<arch>/.", "sessions:binary", True),
+    Verb(
+        "binary-archive",
+        "Archive the {c} binaries for PLATFORM (.tgz Linux, .zip Windows; upstream's {c}-archive).",
+        "sessions:binary_archive",
+        True,
+    ),
     Verb("images", "Build every component's image for PLATFORM (those without it are left out).", "sessions:images"),
+    Verb("binaries", "Compile every component's binaries for every platform it declares.", "sessions:binaries"),
+    Verb(
+        "binary-archives",
+        "Archive every component's binaries for every platform it archives.",
+        "sessions:binary_archives",
+    ),
+    Verb(
+        "manifest-archives",
+        "Save every component's list with its images (IMAGE_ARCHIVE_DIR).",
+        "sessions:manifest_archives",
+    ),
+    Verb("version", "Print the repository version (ACN_VERSION; upstream's make version).", "sessions:version"),
+    Verb("revision", "Print the short commit hash (REVISION; upstream's make revision).", "sessions:revision"),
     Verb(
         "manifest",
         "Build (with --push, publish) lists: -- [--component C] [--platform P] [--append] [--push].",
         "sessions:manifest",
     ),
-    Verb("plan", "Show the actions a build would take and why (-- --json for machines).", "sessions:plan"),
+    Verb("plan", "Show the actions a build would take and why (-- --json, or --matrix for CI).", "sessions:plan"),
     Verb("registry", "Start/stop a local registry on loopback (-- start|stop|status [--port N]).", "sessions:registry"),
     Verb(
         "windows-standin-bases",

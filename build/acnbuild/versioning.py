@@ -26,12 +26,22 @@ REPO_DESCRIBE_EXCLUDES = (
     "azure-block-iptables*",
 )
 _TAG_SAFE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+# Upstream's repository version (``ACN_VERSION ?= $(shell git describe ...)``): the default of every
+# ``rule: repo`` component's own variable (``CNS_VERSION ?= $(ACN_VERSION)``).
+REPO_VERSION_VARIABLE = "ACN_VERSION"
+# Upstream's ``REVISION ?= $(shell git rev-parse --short HEAD)``.
+REVISION_VARIABLE = "REVISION"
+REPO_RULE = VersionRule("repo")
 
 
 def override_variables(component: Component) -> tuple[str, ...]:
-    """Environment variables that pin a component's version, most specific first."""
-    specific = component.name.upper().replace("-", "_") + "_VERSION"
-    return (specific, "VERSION")
+    """Environment variables that pin a component's version, the first one set wins (upstream's ``?=`` chain).
+
+    An empty value counts as unset (upstream would produce an empty version, which no tag can hold).
+    """
+    rule = component.version_rule
+    own = (rule.variable,) if rule.variable else ()
+    return (*own, REPO_VERSION_VARIABLE) if rule.rule == "repo" else own
 
 
 def describe_args(rule: VersionRule) -> list[str]:
@@ -45,21 +55,56 @@ def version_from_describe(rule: VersionRule, described: str) -> str:
     return described.rsplit("/", 1)[-1] if rule.rule == "component-tag" else described
 
 
-def component_version(component: Component, root: Path, env: Mapping[str, str] | None = None) -> str:
+def raw_version(component: Component, root: Path, env: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """The version exactly as upstream's ``<c>-version`` prints it, and where it came from (for messages)."""
     env = os.environ if env is None else env
     for variable in override_variables(component):
         if env.get(variable):
-            return _checked(env[variable], f"${variable}")
+            return env[variable], f"${variable}"
     described = _describe(root.resolve(), component.version_rule)
-    return _checked(version_from_describe(component.version_rule, described), f"git describe in {root}")
+    return version_from_describe(component.version_rule, described), f"git describe in {root}"
 
 
-def _checked(version: str, source: str) -> str:
+def component_version(component: Component, root: Path, env: Mapping[str, str] | None = None) -> str:
+    """The version a component's tags, lists and binaries carry; refused when no tag can hold it."""
+    version, source = raw_version(component, root, env)
+    return _checked(version, source, override_variables(component))
+
+
+def repo_version(root: Path, env: Mapping[str, str] | None = None) -> str:
+    """Upstream's ``version`` recipe: ``$ACN_VERSION``, else the repository-wide describe."""
+    env = os.environ if env is None else env
+    return env.get(REPO_VERSION_VARIABLE) or _describe(root.resolve(), REPO_RULE)
+
+
+def short_revision(root: Path, env: Mapping[str, str] | None = None) -> str:
+    """Upstream's ``revision`` recipe: ``$REVISION``, else ``git rev-parse --short HEAD``."""
+    env = os.environ if env is None else env
+    return env.get(REVISION_VARIABLE) or _git(root.resolve(), "rev-parse", "--short", "HEAD")
+
+
+def tag_override(component: Component, env: Mapping[str, str] | None = None) -> str | None:
+    """The platform image tag set by the component's ``tag_variable`` (``CNS_PLATFORM_TAG=...``), if any."""
+    env = os.environ if env is None else env
+    variable = component.tag_variable
+    if not variable or not env.get(variable):
+        return None
+    tag = env[variable]
+    if not _TAG_SAFE.match(tag):
+        raise UserError(
+            f"${variable}={tag!r} cannot be used as an image tag",
+            hint="tags allow letters, digits, '_', '.' and '-' (at most 128), and start with a letter or digit",
+        )
+    return tag
+
+
+def _checked(version: str, source: str, variables: tuple[str, ...] = ()) -> str:
     if not _TAG_SAFE.match(version):
+        pin = f"set {variables[0]}=... " if variables else ""
         raise UserError(
             f"version {version!r} from {source} cannot be used in an image tag",
             hint="tags allow letters, digits, '_', '.' and '-' (at most 128); a '/' means a prefixed "
-            "tag family is not excluded: set VERSION=... or exclude that family",
+            f"tag family is not excluded: {pin}or exclude that family",
         )
     return version
 
@@ -119,10 +164,11 @@ def _git(root: Path, *args: str) -> str:
             env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GIT_CONFIG_NOSYSTEM": "1", "LC_ALL": "C"},
         )
     except FileNotFoundError:
-        raise UserError("git is not installed", hint="apt-get install git, or set VERSION=...") from None
+        raise UserError("git is not installed", hint="apt-get install git, or set the version variables") from None
     if result.returncode != 0:
         raise UserError(
             f"`git {' '.join(args)}` failed in {root}: {result.stderr.strip()}",
-            hint="build from a git checkout with at least one commit, or set VERSION=... (and SOURCE_DATE_EPOCH=...)",
+            hint="build from a git checkout with at least one commit, or set the version variables (ACN_VERSION, "
+            "AZURE_IPAM_VERSION, ...; see README) and SOURCE_DATE_EPOCH",
         )
     return result.stdout.strip()

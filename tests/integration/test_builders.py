@@ -49,7 +49,7 @@ def test_daemonless_builds_are_digest_identical(tool, tmp_path: Path, name: str)
     ids = []
     for attempt in range(2):
         stage = context.stage(
-            tmp_path / f"ctx{attempt}", {"azure-cns": Layout(REPO_ROOT).binary("azure-cns", AMD64)}, {}
+            tmp_path / f"ctx{attempt}", {"azure-cns": Layout(REPO_ROOT).binary("azure-cns", AMD64, directory="cns")}, {}
         )
         request = BuildRequest(
             context=stage,

@@ -63,7 +63,7 @@ def test_ambient_go_settings_change_no_binary(monorepo_copy: Path, tmp_path: Pat
         assert result.returncode == 0, result.stderr
         binaries[name] = {p.relative_to(layout.output).as_posix(): sha256(p)
                           for p in layout.platform_dir(AMD64).rglob("*") if p.is_file()}  # fmt: skip
-    assert set(binaries["clean"]) == {"linux_amd64/azure-ipam", "linux_amd64/dropgz-azure-ipam/dropgz"}
+    assert set(binaries["clean"]) == {"linux_amd64/azure-ipam/azure-ipam", "linux_amd64/dropgz-azure-ipam/dropgz"}
     assert binaries["hostile"] == binaries["clean"]
 
 
@@ -102,7 +102,7 @@ def test_a_source_edited_during_the_run_leaves_no_wrong_record(monorepo_copy: Pa
     """The user saves B and starts a build (the plan fingerprints B), then saves C while it runs: the compiler would
     read C under B's fingerprint. The result is discarded and nothing recorded, so going back to B rebuilds."""
     layout = Layout(monorepo_copy)
-    binary = layout.binary("azure-cns", AMD64)
+    binary = layout.binary("azure-cns", AMD64, directory="cns")
     build(["cns"], root=monorepo_copy)
     good = sha256(binary)
     record = (layout.records / "go_azure-cns_linux_amd64.json").read_text()
@@ -157,7 +157,7 @@ def test_an_edit_undone_during_the_compile_is_still_noticed(monorepo_copy: Path,
     assert outcome.status == "failed"
     assert "changed while it was being built (components/cns/cmd/azure-cns/main.go)" in (outcome.error or "")
     assert not (layout.records / "go_azure-cns_linux_amd64.json").exists()
-    assert not layout.binary("azure-cns", AMD64).exists()
+    assert not layout.binary("azure-cns", AMD64, directory="cns").exists()
 
 
 def pipeline_plan(root: Path):
@@ -165,7 +165,7 @@ def pipeline_plan(root: Path):
 
     repo = discover.load_repository(root)
     config = settings.resolve(["--registry", TEST_REGISTRY, "--builder", "buildah"])
-    targets = pipeline.select(repo, config, ["cns"], strict=True).targets
+    targets = pipeline.select(repo, config, ["cns"]).targets
     return repo, config, pipeline.plan(repo, config, targets)
 
 
@@ -201,7 +201,7 @@ def test_a_go_compile_error_exits_1_names_its_log_and_keeps_the_previous_results
 ) -> None:
     layout = Layout(monorepo_copy)
     first = by_kind(build(["cns"], root=monorepo_copy))
-    binary = layout.binary("azure-cns", AMD64)
+    binary = layout.binary("azure-cns", AMD64, directory="cns")
     good, image_id = sha256(binary), first["image"].result["image_id"]
     reference = first["image"].action.details["reference"]
     source = monorepo_copy / "components/cns/cmd/azure-cns/main.go"

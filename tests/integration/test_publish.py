@@ -23,7 +23,7 @@ pytestmark = pytest.mark.integration
 
 
 def push(names: list[str], registry: str, *args: str, root: Path = REPO_ROOT) -> dict:
-    outcomes = sessions.build_images(["--registry", registry, *args], names, strict=True, prog="test", root=root,
+    outcomes = sessions.build_images(["--registry", registry, *args], names, prog="test", root=root,
                                      push=True)  # fmt: skip
     return {o.action.details["component"]: o for o in outcomes if o.action.kind == "push"}
 
@@ -52,7 +52,7 @@ def test_push_pull_round_trip(builder: str, registry, docker_client) -> None:
 
 
 def test_pull_of_a_missing_tag_names_the_reference(registry) -> None:
-    result = acnbuild("image-pull", "npm", "--registry", registry.host, env={"VERSION": "v0.0.0-missing"})
+    result = acnbuild("image-pull", "npm", "--registry", registry.host, env={"NPM_VERSION": "v0.0.0-missing"})
     assert result.returncode == 2
     assert f"{registry.host}/azure-npm:linux-amd64-v0.0.0-missing does not exist in the registry" in result.stderr
 
@@ -147,7 +147,7 @@ def runner(root: Path, registry: str, *args: str, env: dict[str, str] | None = N
 
 def test_two_runners_append_to_one_list(monorepo_copy: Path, registry, windows_overrides) -> None:
     require(shutil.which("buildah") is not None, "buildah")
-    env = {"VERSION": "v1.9.0-runners"}  # a list of its own, not shared with other tests in this registry
+    env = {"CNS_VERSION": "v1.9.0-runners"}  # a list of its own, not shared with other tests in this registry
     runner(monorepo_copy, registry.host, "--platform", "linux/amd64", "--builder", "docker", env=env)
     runner(monorepo_copy, registry.host, "--platform", "windows/amd64", "--builder", "buildah",
            *override_args(windows_overrides), env=env)  # fmt: skip

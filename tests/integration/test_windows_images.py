@@ -26,20 +26,20 @@ pytestmark = pytest.mark.integration
 WINDOWS = ["cns", "cni", "npm", "azure-ipam"]
 # What upstream's Windows images look like (reference §6): entrypoint, cmd, and where the binaries sit.
 EXPECTED: dict[str, dict[str, Any]] = {
-    "cns": {"entrypoint": ["azure-cns.exe"], "cmd": None, "exes": {"azure-cns.exe": "azure-cns.exe"}},
+    "cns": {"entrypoint": ["azure-cns.exe"], "cmd": None, "exes": {"azure-cns.exe": "cns/azure-cns.exe"}},
     "cni": {
         "entrypoint": ["powershell.exe"],
         "cmd": None,
         "exes": {
-            "Windows/System32/azure-vnet.exe": "azure-vnet.exe",
-            "Windows/System32/azure-ipam.exe": "azure-ipam.exe",
+            "Windows/System32/azure-vnet.exe": "cni/azure-vnet.exe",
+            "Windows/System32/azure-ipam.exe": "azure-ipam/azure-ipam.exe",
         },
         "files": ["Windows/System32/azure.conflist"],
     },
     "npm": {
         "entrypoint": None,
         "cmd": ["npm.exe", "start", "--kubeconfig=.\\kubeconfig"],
-        "exes": {"npm.exe": "azure-npm.exe"},
+        "exes": {"npm.exe": "npm/azure-npm.exe"},
         "files": ["kubeconfigtemplate.yaml", "setkubeconfigpath.ps1"],
     },
     "azure-ipam": {"entrypoint": ["dropgz.exe"], "cmd": None, "exes": {"dropgz.exe": "dropgz-azure-ipam/dropgz.exe"}},
@@ -124,10 +124,10 @@ def run_wine(env: dict[str, str], exe: Path, *args: str, extra: dict[str, str] |
 
 # binary -> (component whose version it embeds, arguments, expected output)
 VERSION_OUTPUT = {
-    "azure-cns.exe": ("cns", ["-v"], "Azure Container Network Service\nVersion {v}\n"),
-    "azure-vnet.exe": ("cni", ["-v"], "Azure CNI Version {v}\n"),
-    "azure-npm.exe": ("npm", ["-v"], "azure-npm {v}\n"),
-    "azure-ipam.exe": ("azure-ipam", [], "CNI azure-ipam plugin {v}\n"),
+    "cns/azure-cns.exe": ("cns", ["-v"], "Azure Container Network Service\nVersion {v}\n"),
+    "cni/azure-vnet.exe": ("cni", ["-v"], "Azure CNI Version {v}\n"),
+    "npm/azure-npm.exe": ("npm", ["-v"], "azure-npm {v}\n"),
+    "azure-ipam/azure-ipam.exe": ("azure-ipam", [], "CNI azure-ipam plugin {v}\n"),
     "dropgz-azure-ipam/dropgz.exe": ("azure-ipam", ["version"], "dropgz {v}\n"),
 }
 
@@ -142,7 +142,9 @@ def test_exe_prints_its_version_under_wine(windows_build: dict, wine: dict[str, 
 
 
 def test_azure_ipam_exe_answers_cni_version_under_wine(windows_build: dict, wine: dict[str, str]) -> None:
-    code, output = run_wine(wine, REPO_ROOT / "output/windows_amd64/azure-ipam.exe", extra={"CNI_COMMAND": "VERSION"})
+    code, output = run_wine(
+        wine, REPO_ROOT / "output/windows_amd64/azure-ipam/azure-ipam.exe", extra={"CNI_COMMAND": "VERSION"}
+    )
     assert code == 0, output
     assert "1.0.0" in json.loads(output)["supportedVersions"]
 
@@ -151,7 +153,7 @@ def test_azure_cns_exe_serves_health_under_wine(windows_build: dict, wine: dict[
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    exe = REPO_ROOT / "output/windows_amd64/azure-cns.exe"
+    exe = REPO_ROOT / "output/windows_amd64/cns/azure-cns.exe"
     args = ["-listen", f"127.0.0.1:{port}", "-ip-pool", "10.240.0.0/28", "-state-file", "state.json"]
     process = subprocess.Popen([str(WINE), str(exe), *args], env=wine, cwd=tmp_path, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT)  # fmt: skip

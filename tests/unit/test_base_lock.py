@@ -33,7 +33,7 @@ def test_a_tag_the_lock_does_not_pin_is_floating(monorepo_copy: Path) -> None:
     lock = monorepo_copy / LOCK_FILE
     lock.write_text("\n".join(line for line in lock.read_text().splitlines() if "host-process" not in line) + "\n")
     message = error_of(monorepo_copy)
-    assert "components/azure-ipam/BUILD.yaml:20: images.windows.base" in message
+    assert "components/azure-ipam/BUILD.yaml:21: images.windows.base" in message
     assert f"{HPC} is not pinned by digest here or in requirements/base-images.lock" in message
 
 
@@ -41,7 +41,7 @@ def test_a_pin_in_build_yaml_must_agree_with_the_lock(monorepo_copy: Path) -> No
     build_file = monorepo_copy / "components/cns/BUILD.yaml"
     build_file.write_text(build_file.read_text().replace(f"base: {HPC}", f"base: {HPC}@{OTHER}"))
     message = error_of(monorepo_copy)
-    assert f"components/cns/BUILD.yaml:19: images.windows.base: {HPC}@{OTHER} disagrees with " in message
+    assert f"components/cns/BUILD.yaml:20: images.windows.base: {HPC}@{OTHER} disagrees with " in message
     assert "requirements/base-images.lock:3, which pins sha256:b4c9" in message
 
 

@@ -56,6 +56,49 @@ def test_environment() -> None:
     assert (str(config.platform), str(config.registry), config.builder) == ("linux/arm64", "r.io", "buildah")
 
 
+HOST = settings.host_arch()
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, f"linux/{HOST}"),
+        ({"GOOS": "windows"}, f"windows/{HOST}"),  # GOARCH ?= $(go env GOARCH): the host's
+        ({"GOOS": "windows", "GOARCH": "amd64"}, "windows/amd64"),
+        ({"OS": "windows", "GOOS": "linux", "GOARCH": "arm64"}, "windows/arm64"),  # OS ?= $(GOOS): OS wins
+        ({"ARCH": "arm64", "GOARCH": "amd64"}, "linux/arm64"),
+        ({"OS": "windows", "ARCH": "amd64"}, "windows/amd64"),  # upstream's pipelines: make X OS=windows ARCH=amd64
+        ({"OS": "windows", "ARCH": "amd64", "PLATFORM": "linux/arm64"}, "linux/arm64"),  # PLATFORM wins
+    ],
+)
+def test_platform_precedence_is_upstreams(env: dict[str, str], expected: str) -> None:
+    """PLATFORM > OS/ARCH > GOOS/GOARCH > host, from PLATFORM ?= $(OS)/$(ARCH), OS ?= $(GOOS), ARCH ?= $(GOARCH)."""
+    assert str(settings.resolve([], env=env).platform) == expected
+
+
+def test_bad_platform_names_the_variable_it_came_from() -> None:
+    with pytest.raises(UserError, match=r"from OS/ARCH"):
+        settings.resolve([], env={"OS": "Windows_NT", "ARCH": "amd64"})
+    with pytest.raises(UserError, match=r"from PLATFORM"):
+        settings.resolve([], env={"PLATFORM": "linux/s390x"})
+
+
+def test_archive_dir_and_builder_choice() -> None:
+    assert settings.resolve([], env={}).image_archive_dir is None
+    assert str(settings.resolve([], env={"IMAGE_ARCHIVE_DIR": "/tmp/a"}).image_archive_dir) == "/tmp/a"
+    assert not settings.resolve([], env={}).builder_explicit
+    assert settings.resolve([], env={"CONTAINER_BUILDER": "docker"}).builder_explicit
+    assert settings.resolve(["--builder", "podman"], env={}).builder_explicit
+
+
+def test_archive_names_are_upstreams() -> None:
+    pattern = "azure-vnet-cni-{os}-{arch}-{version}"
+    assert naming.archive_file_name(pattern, Platform.parse("linux/arm64"), "v1") == "azure-vnet-cni-linux-arm64-v1.tgz"
+    assert naming.archive_file_name(pattern, Platform.parse("windows/amd64"), "v1") == (
+        "azure-vnet-cni-windows-amd64-v1.zip"
+    )
+
+
 def test_goos_picks_the_platform_like_upstream() -> None:
     assert str(settings.resolve([], env={"GOOS": "windows", "GOARCH": "amd64"}).platform) == "windows/amd64"
     # PLATFORM wins over GOOS, as PLATFORM ?= $(OS)/$(ARCH) does.

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from tests.conftest import REPO_ROOT
 
-VERBS = ("image", "image-name", "image-name-and-tag")
+VERBS = ("image", "image-name", "image-name-and-tag", "version", "binary", "binary-archive")
+GLOBAL = {"images", "plan", "tests", "lint", "version", "revision", "binaries", "binary-archives", "manifest-archives"}
 
 
 def test_nox_lists_every_component_verb_and_global_session() -> None:
@@ -17,6 +18,6 @@ def test_nox_lists_every_component_verb_and_global_session() -> None:
     result = subprocess.run([str(nox), "-l", "--json"], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
     sessions = {s["session"]: s["description"] for s in json.loads(result.stdout)}
     components = sorted(p.parent.name for p in REPO_ROOT.glob("components/*/BUILD.yaml"))
-    expected = {f"{c}-{v}" for c in components for v in VERBS} | {"images", "plan", "tests", "lint"}
+    expected = {f"{c}-{v}" for c in components for v in VERBS} | GLOBAL
     assert expected <= set(sessions)
     assert all(description and "\n" not in description for description in sessions.values())

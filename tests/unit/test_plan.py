@@ -187,3 +187,19 @@ def test_executor_failure_skips_dependents(tmp_path: Path) -> None:
 def test_plan_rejects_out_of_order_dependencies() -> None:
     with pytest.raises(ValueError, match="does not come before"):
         Plan([action("b", ("a",)), action("a")])
+
+
+def test_an_output_file_of_an_earlier_layout_makes_room_for_a_directory(tmp_path: Path) -> None:
+    from acnbuild.paths import Layout
+
+    layout = Layout(tmp_path)
+    stale = layout.output / "linux_amd64" / "azure-ipam"  # the binary before per-component directories
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"old binary")
+    made = layout.make_room(stale)
+    assert made.is_dir()
+    outside = tmp_path / "not-output"
+    outside.write_text("kept")
+    with pytest.raises(OSError):
+        layout.make_room(outside / "x")  # only files under output/ are ever removed
+    assert outside.read_text() == "kept"

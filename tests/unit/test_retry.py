@@ -5,12 +5,13 @@ from __future__ import annotations
 import errno
 import http.client
 import socket
+import time
 import urllib.error
 from email.message import Message
 
 import pytest
 from acnbuild import retry
-from acnbuild.errors import BuildFailed
+from acnbuild.errors import BuildFailed, UserError
 
 
 def http_error(status: int) -> urllib.error.HTTPError:
@@ -131,3 +132,53 @@ def test_call_does_not_retry_permanent_errors() -> None:
         retry.call("GET x", "r", denied, is_transient=retry.exception_is_transient, describe=str,
                    sleep=lambda s: None, notify=lambda message: None)  # fmt: skip
     assert attempts == [1]
+
+
+def test_a_give_up_shows_the_tools_last_status_without_upload_urls() -> None:
+    output = (
+        'time="x" level=warning msg="Failed, retrying in 2s ... (1/3). Error: ..."\n'
+        'Error: writing blob: Patch "http://127.0.0.1:5000/v2/x/blobs/uploads/1?_state=abc": '
+        "write tcp 127.0.0.1:1->127.0.0.1:5000: use of closed network connection\n"
+    )
+    summary = retry.tool_error_summary(output, scrub=("127.0.0.1:5000",))
+    assert summary == "Error: writing blob: write tcp 127.0.0.1:1->127.0.0.1:5000: use of closed network connection"
+    assert retry.tool_error_summary("received unexpected HTTP status: 503 Service Unavailable\n") == (
+        "received unexpected HTTP status: 503 Service Unavailable"
+    )
+
+
+def test_a_tools_own_retry_line_becomes_a_short_notice() -> None:
+    notice = retry.tool_retry_notice("buildah push r/x:1")
+    line = 'time="t" level=warning msg="Failed, retrying in 2s ... (1/3). Error: writing blob: ..."'
+    assert notice(line) == "buildah push r/x:1: retrying in 2s (1/3, the tool's own retry)"
+    assert notice("Copying blob sha256:abc") is None
+
+
+def test_retry_after_as_seconds_or_an_http_date() -> None:
+    assert retry.retry_after_seconds("7") == 7.0
+    assert retry.retry_after_seconds("Wed, 21 Oct 2015 07:28:10 GMT", now=1445412480.0) == 10.0
+    assert retry.retry_after_seconds("soon") is None and retry.retry_after_seconds(None) is None
+
+
+def test_timeouts_come_from_the_environment_and_bad_values_name_the_variable() -> None:
+    assert retry.seconds("ACNBUILD_TOOL_TIMEOUT", 900.0, {}) == 900.0
+    assert retry.seconds("ACNBUILD_TOOL_TIMEOUT", 900.0, {"ACNBUILD_TOOL_TIMEOUT": "2.5"}) == 2.5
+    for bad in ("0", "-1", "soon", "inf"):
+        with pytest.raises(UserError, match=f"ACNBUILD_TOOL_TIMEOUT='{bad}' is not a positive number of seconds"):
+            retry.seconds("ACNBUILD_TOOL_TIMEOUT", 900.0, {"ACNBUILD_TOOL_TIMEOUT": bad})
+
+
+def test_no_attempt_starts_that_would_end_past_the_deadline() -> None:
+    """Slow attempts (a tool that already retried on its own for most of the deadline) are not repeated."""
+    attempts: list[float] = []
+
+    def slow() -> None:
+        attempts.append(1)
+        time.sleep(0.4)
+        raise ConnectionResetError("reset")
+
+    with pytest.raises(BuildFailed, match="gave up after 2 attempt"):
+        retry.call("push x", "r", slow, is_transient=retry.exception_is_transient, describe=str,
+                   policy=retry.RetryPolicy(attempts=10, initial=0.01, deadline=1.0),
+                   sleep=lambda s: None, notify=lambda m: None)  # fmt: skip
+    assert len(attempts) == 2  # a third would end at about 1.2 s

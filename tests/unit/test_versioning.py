@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -9,9 +10,9 @@ from acnbuild.model import Component, VersionRule
 
 from tests.conftest import git
 
-REPO = VersionRule("repo")
-IPAM = VersionRule("component-tag", "azure-ipam*")
-BPF = VersionRule("component-tag", "ipv6-hp-bpf*")
+REPO = VersionRule("repo", variable="CNS_VERSION")
+IPAM = VersionRule("component-tag", "azure-ipam*", variable="AZURE_IPAM_VERSION")
+BPF = VersionRule("component-tag", "ipv6-hp-bpf*", variable="IPV6_HP_BPF_VERSION")
 
 
 def component(name: str, rule: VersionRule) -> Component:
@@ -65,12 +66,38 @@ def test_shallow_clone_falls_back_to_short_sha(make_git_repo, tmp_path: Path) ->
     assert versioning.component_version(component("npm", REPO), clone, env={}) == head
 
 
-def test_environment_overrides(make_git_repo) -> None:
+def test_upstream_version_variables_and_their_precedence(make_git_repo) -> None:
+    """CNS_VERSION ?= $(ACN_VERSION); AZURE_IPAM_VERSION and IPV6_HP_BPF_VERSION stand alone; VERSION pins nothing."""
     root = make_git_repo(UPSTREAM_LIKE)
-    cns, ipam = component("cns", REPO), component("azure-ipam", IPAM)
-    assert versioning.component_version(cns, root, env={"VERSION": "v9.9.9"}) == "v9.9.9"
-    env = {"VERSION": "v9.9.9", "AZURE_IPAM_VERSION": "v0.5.0"}
-    assert versioning.component_version(ipam, root, env=env) == "v0.5.0"
+    head = git(root, "rev-parse", "--short", "HEAD")
+    cns, ipam, bpf = component("cns", REPO), component("azure-ipam", IPAM), component("ipv6-hp-bpf", BPF)
+    assert versioning.component_version(cns, root, env={"ACN_VERSION": "v2.0.0"}) == "v2.0.0"
+    both = {"ACN_VERSION": "v2.0.0", "CNS_VERSION": "v2.0.1"}
+    assert versioning.component_version(cns, root, env=both) == "v2.0.1"
+    assert versioning.component_version(ipam, root, env={"ACN_VERSION": "v2.0.0"}) == f"v0.4.1-4-g{head}"
+    assert versioning.component_version(ipam, root, env={"AZURE_IPAM_VERSION": "v0.5.0"}) == "v0.5.0"
+    assert versioning.component_version(bpf, root, env={"IPV6_HP_BPF_VERSION": "v0.1.0"}) == "v0.1.0"
+    pinned = {"VERSION": "v9.9.9"}  # upstream's VERSION is only a build argument
+    assert versioning.component_version(cns, root, env=pinned) == f"v1.8.12-3-g{head}"
+    assert versioning.component_version(ipam, root, env=pinned) == f"v0.4.1-4-g{head}"
+    assert versioning.component_version(cns, root, env={"CNS_VERSION": ""}) == f"v1.8.12-3-g{head}"
+
+
+def test_version_and_revision_recipes(make_git_repo) -> None:
+    root = make_git_repo(UPSTREAM_LIKE)
+    head = git(root, "rev-parse", "--short", "HEAD")
+    assert versioning.repo_version(root, env={}) == f"v1.8.12-3-g{head}"
+    assert versioning.repo_version(root, env={"ACN_VERSION": "v7"}) == "v7"
+    assert versioning.short_revision(root, env={}) == head
+    assert versioning.short_revision(root, env={"REVISION": "abc"}) == "abc"
+
+
+def test_platform_tag_variable(make_git_repo) -> None:
+    cns = replace(component("cns", REPO), tag_variable="CNS_PLATFORM_TAG")
+    assert versioning.tag_override(cns, env={}) is None
+    assert versioning.tag_override(cns, env={"CNS_PLATFORM_TAG": "cyclonus"}) == "cyclonus"
+    with pytest.raises(UserError, match="CNS_PLATFORM_TAG"):
+        versioning.tag_override(cns, env={"CNS_PLATFORM_TAG": "a/b"})
 
 
 def test_unexcluded_prefixed_tag_is_a_clear_error(make_git_repo) -> None:
@@ -82,7 +109,7 @@ def test_unexcluded_prefixed_tag_is_a_clear_error(make_git_repo) -> None:
 def test_not_a_git_repository_names_the_fix(tmp_path: Path) -> None:
     with pytest.raises(UserError) as info:
         versioning.component_version(component("cns", REPO), tmp_path, env={})
-    assert "VERSION=" in str(info.value)
+    assert "ACN_VERSION" in str(info.value)
 
 
 def test_source_date_epoch_from_last_commit_or_env(make_git_repo) -> None:

@@ -7,14 +7,15 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import contained
+from .. import contained, naming
 from ..engine.fingerprint import combine_known, file_digest, files_digest
 from ..engine.plan import Action, Check, Freshness, PlanBuilder, Result
 from ..model import ActionKind, Component, GoBinary, Repository
 from ..paths import Layout
 from ..platforms import Platform
-from ..versioning import component_version
-from . import installer
+from ..targets import BinaryTarget
+from ..versioning import component_version, revision
+from . import archive, installer
 from .compile import (
     BUILD_FLAGS,
     CLOCK_SLACK_NS,
@@ -50,6 +51,7 @@ class FileStep:
     produce: Callable[[Path], None]
 
     def run(self, log: Path) -> Result:
+        self.layout.make_room(self.output.parent)
         self.produce(log)
         return self.result()
 
@@ -59,7 +61,8 @@ class FileStep:
         if before is not None and (young := IDENTITY_MARGIN_NS - (time.time_ns() - before[2])) > 0:
             time.sleep(young / 1e9)  # a later write can no longer share its ctime
         digest = file_digest(self.output)
-        recorded: Result = {"path": self.layout.relative(self.output), "sha256": digest}
+        size = self.output.stat().st_size
+        recorded: Result = {"path": self.layout.relative(self.output), "sha256": digest, "size": size}
         if before is not None and _identity(self.output) == before:
             recorded["identity"] = list(before)
         return recorded
@@ -101,6 +104,8 @@ class GoBatch:
     def run(self, actions: Sequence[Action], log: Path) -> Mapping[str, Result]:
         since = time.time_ns() - CLOCK_SLACK_NS
         members = [self.members[a.id] for a in actions]
+        for _, output, _ in members:
+            self.layout.make_room(output.parent)
         checks = [lambda verifier=verifier: verifier(since, log) for _, _, verifier in members]
         builds = [(build, output) for build, output, _ in members]
         if batchable([build for build, _ in builds]):
@@ -117,7 +122,7 @@ def _nothing(log: Path) -> None:
 
 
 class GoPlanner:
-    """Adds compile and installer actions to a plan; every image of a platform shares them."""
+    """Adds compile, installer and archive actions to a plan; every image and archive of a platform shares them."""
 
     def __init__(self, repo: Repository, toolchain: GoToolchain | None, graph: PlanBuilder) -> None:
         self.repo = repo
@@ -149,12 +154,16 @@ class GoPlanner:
             raise AssertionError("a plan made without the toolchain cannot be run")
         return self.toolchain
 
+    def output(self, binary: GoBinary, platform: Platform) -> Path:
+        """Where ``binary`` is compiled to: upstream's ``output/<os>_<arch>/<build dir>/<name>[.exe]``."""
+        return self.layout.binary(binary.name, platform, directory=binary.directory)
+
     def binary(self, binary: GoBinary, platform: Platform, version: str) -> Action:
         action_id = f"go:{binary.name}:{platform}"
         if (known := self.graph.get(action_id)) is not None:
             return known
         build = GoBuild(binary=binary, platform=platform, version=version)
-        output = self.layout.binary(binary.name, platform)
+        output = self.output(binary, platform)
         planned = fingerprint(self.toolchain, self.root, build, self.toolchain_lock, self._sources(build))
 
         def verify(since: int, log: Path) -> None:  # the binary must come from the sources the plan fingerprinted
@@ -193,17 +202,17 @@ class GoPlanner:
         """The payload binaries' actions and the installer's own, in dependency order."""
         assert component.installer is not None
         payload_actions = []
+        payload = {}
         for name in component.installer.binaries:
             owner, binary = self.repo.binary(name)
             payload_actions.append(self.binary(binary, platform, component_version(owner, self.root)))
+            payload[binary.file_name(platform)] = self.output(binary, platform)
         action_id = f"dropgz:{component.name}:{platform}"
         if (known := self.graph.get(action_id)) is not None:
             return [*payload_actions, known]
         output = self.layout.installer(component.name, platform)
         component_files = {Path(f).name: f for f in component.installer.files}
         files = {name: component.directory / relative for name, relative in component_files.items()}
-        payload = {name + platform.exe_suffix: self.layout.binary(name, platform)
-                   for name in component.installer.binaries}  # fmt: skip
         stage_dir = self.layout.installer_stages / component.name / platform.tag_prefix
         toolchain_version = self.toolchain.version if self.toolchain else None
 
@@ -256,3 +265,52 @@ class GoPlanner:
             )
         )
         return [*payload_actions, action]
+
+    def archive(self, target: BinaryTarget) -> list[Action]:
+        """The component's compile actions and its archive's (upstream's ``<c>-archive``), in dependency order."""
+        component, platform = target.component, target.platform
+        spec = component.archive
+        assert spec is not None and component.archives(platform)
+        compiles = [self.binary(b, platform, target.version) for b in component.binaries]
+        action_id = f"archive:{target.key}"
+        if (known := self.graph.get(action_id)) is not None:
+            return [*compiles, known]
+        entries = [archive.Entry(b.file_name(platform), self.output(b, platform), executable=True)
+                   for b in component.binaries]  # fmt: skip
+        entries += [archive.Entry(name, component.directory / path, executable=False) for name, path in spec.files]
+        file_name = naming.archive_file_name(spec.name, platform, target.version)
+        output = self.layout.platform_dir(platform) / component.output_dir / file_name
+        mtime = revision(self.root).source_date_epoch
+
+        def produce(log: Path) -> None:
+            archive.write(output, entries, mtime)
+
+        parts = {
+            "kind": "archive",
+            "file": file_name,
+            "binaries": {
+                b.file_name(platform): a.fingerprint for b, a in zip(component.binaries, compiles, strict=True)
+            },
+            "files": {name: file_digest(component.directory / path) for name, path in spec.files},
+            "mtime": mtime,
+        }
+        return [
+            *compiles,
+            self.graph.add(
+                Action(
+                    id=action_id,
+                    kind=ActionKind.ARCHIVE,
+                    summary=f"archive {', '.join(e.name for e in entries)} as {file_name}",
+                    fingerprint=combine_known(parts, [a.fingerprint for a in compiles]),
+                    resource="archive",
+                    step=FileStep(self.layout, output, produce),
+                    deps=tuple(a.id for a in compiles),
+                    details={
+                        "component": component.name,
+                        "platform": str(platform),
+                        "version": target.version,
+                        "output": self.layout.relative(output),
+                    },
+                )
+            ),
+        ]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import process
 from ..atomic import atomic_path, atomic_write
 from ..engine.fingerprint import combine, files_digest
 from ..errors import BuildFailed, UserError
@@ -254,31 +255,27 @@ def compile_binary(
     log: Path,
     verify: Callable[[], None] | None = None,
 ) -> None:
-    """Compile to a temporary name, then rename: a failed build never leaves a partial binary.
+    """Compile to a temporary name, then rename: a failed or interrupted build never leaves a partial binary.
+
+    Go's work directory goes into a temporary directory of this build's own, removed afterwards whatever happened:
+    go leaves its work directory behind when it is stopped by a signal.
 
     ``verify`` runs after the compiler succeeded and before the rename; if it raises (the sources changed while
     they were compiled), the new binary is discarded and the previous one stays.
     """
     log.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(output) as partial:
+    env = toolchain.env(build.platform)
+    with atomic_path(output) as partial, toolchain.scratch() as scratch:
+        env["TMPDIR"] = str(scratch)
         command = build.command(toolchain.go, partial)
-        with open(log, "w") as handle:
-            handle.write("$ " + " ".join(command) + "\n")
-            handle.write(json.dumps(toolchain.env(build.platform), indent=1) + "\n")
-            handle.flush()
-            result = subprocess.run(
-                command,
-                cwd=root,
-                env=toolchain.env(build.platform),
-                stdout=handle,
-                stderr=subprocess.STDOUT,
-                check=False,
-            )
-        if result.returncode != 0:
+        log.write_text(json.dumps(env, indent=1) + "\n")
+        try:
+            process.run(command, log, what=f"go build of {build.binary.name}", env=env, cwd=root)
+        except process.ToolFailed as failure:
             tail = log.read_text().splitlines()[-15:]
             raise BuildFailed(
                 f"go build of {build.binary.name} for {build.platform} failed:\n" + "\n".join(tail), log=str(log)
-            )
+            ) from failure
         if verify is not None:
             verify()
 

@@ -82,11 +82,12 @@ class ImagePlanner:
         check_dockerfile(target, self.layout)
 
         inputs = [self.go.binary(b, platform, target.version) for b in component.binaries]
-        binaries = {b.file_name(platform): self.layout.binary(b.name, platform) for b in component.binaries}
+        binaries = {b.file_name(platform): self.go.output(b, platform) for b in component.binaries}
         if component.installer is not None:
             inputs += self.go.installer(component, platform, target.version)
             for name in component.installer.binaries:
-                binaries[name + platform.exe_suffix] = self.layout.binary(name, platform)
+                _, binary = self.go.repo.binary(name)
+                binaries[binary.file_name(platform)] = self.go.output(binary, platform)
             binaries["dropgz" + platform.exe_suffix] = self.layout.installer(component.name, platform)
         chain = self.go.toolchain
         builder_label = f"{self.builder_name}/{self.builder.mode}" if self.builder else self.builder_name
@@ -121,6 +122,7 @@ class ImagePlanner:
             "target": os_image.target,
             "base": recipe.base,
             "builder": self.builder_name,
+            "build_args": dict(recipe.build_args),
         }
         if target.sku:
             details |= {"sku": target.sku.name, "os_version": target.os_version}
@@ -143,7 +145,7 @@ class ImagePlanner:
         """Every binary staged for the image, with the -ldflags it was built with (Go leaves them out of the build
         info under -trimpath); dropgz payloads also as embedded in the installer."""
         component, platform = target.component, target.platform
-        inputs = [SbomInput(b.file_name(platform), self.layout.binary(b.name, platform),
+        inputs = [SbomInput(b.file_name(platform), self.go.output(b, platform),
                             GoBuild(b, platform, target.version).ldflags()) for b in component.binaries]  # fmt: skip
         if component.installer is not None:
             dropgz = installer.BINARY.file_name(platform)
@@ -152,7 +154,7 @@ class ImagePlanner:
             for name in component.installer.binaries:
                 owner, binary = self.go.repo.binary(name)
                 flags = GoBuild(binary, platform, component_version(owner, self.root)).ldflags()
-                built = self.layout.binary(name, platform)
+                built = self.go.output(binary, platform)
                 inputs.append(SbomInput(binary.file_name(platform), built, flags))
                 inputs.append(SbomInput(binary.file_name(platform), built, flags, inside=dropgz))
         return tuple(dict.fromkeys(inputs))

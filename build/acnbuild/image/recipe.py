@@ -56,7 +56,8 @@ class ImageRecipe:
 
 
 def build_args(target: ImageTarget, base: str) -> tuple[tuple[str, str], ...]:
-    """Upstream's build arguments (``VERSION`` is the platform tag), the base, then the component's own."""
+    """Upstream's build arguments (``VERSION`` is the platform tag), the base, then the component's own (fixed,
+    then from the environment)."""
     platform = target.platform
     return (
         ("ARCH", platform.arch),
@@ -65,6 +66,7 @@ def build_args(target: ImageTarget, base: str) -> tuple[tuple[str, str], ...]:
         ("PLATFORM", str(platform)),
         ("VERSION", target.tag),
         *target.component.build_args,
+        *target.env_build_args,
     )
 
 
@@ -115,7 +117,7 @@ def make_recipe(
         sbom_file=sbom_file(layout, target),
         binaries=binaries,
         files={f: component.directory / f for f in component.files},
-        context_dir=layout.contexts / component.name / target.tag.removesuffix("-" + target.version),
+        context_dir=layout.contexts / component.name / target.slot,
         archive=archive_path(layout, target) if platform.os == "windows" else None,
         source_date_epoch=revision.source_date_epoch,
     )

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from .. import retry
 from ..errors import BuildFailed, UserError
 from . import credentials
 from .credentials import Credential
@@ -41,7 +42,7 @@ Transport = Callable[[urllib.request.Request], Response]
 
 
 def urlopen(request: urllib.request.Request) -> Response:
-    response: Response = urllib.request.urlopen(request, timeout=30)
+    response: Response = urllib.request.urlopen(request, timeout=retry.registry_timeout())
     return response
 
 

@@ -10,14 +10,13 @@ from __future__ import annotations
 import hashlib
 import http.client
 import json
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .. import retry
+from .. import interrupts, retry
 from ..errors import BuildFailed, UserError
 from ..references import Reference, Registry
 
@@ -30,7 +29,6 @@ DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 ACCEPT_ALL = ", ".join((OCI_INDEX, OCI_MANIFEST, DOCKER_LIST, DOCKER_MANIFEST))
 LIST_TYPES = (OCI_INDEX, DOCKER_LIST)
-TIMEOUT = 30.0
 
 
 class DigestMismatch(BuildFailed):
@@ -61,9 +59,9 @@ class Response:
 
 
 def _retry_after(error: BaseException) -> float | None:
-    if isinstance(error, urllib.error.HTTPError) and error.code == 429:
-        value = error.headers.get("Retry-After", "") if error.headers else ""
-        return float(value) if value.strip().isdigit() else None
+    """What a throttling (429) or unavailable (503) registry asks us to wait, in seconds."""
+    if isinstance(error, urllib.error.HTTPError) and error.code in (429, 503) and error.headers:
+        return retry.retry_after_seconds(error.headers.get("Retry-After"))
     return None
 
 
@@ -79,8 +77,8 @@ def _describe(error: BaseException) -> str:
 class RegistryClient:
     registry: Registry
     policy: retry.RetryPolicy = retry.REGISTRY_POLICY
-    sleep: Callable[[float], None] = time.sleep
-    timeout: float = TIMEOUT
+    sleep: Callable[[float], None] = interrupts.sleep
+    timeout: float = field(default_factory=retry.registry_timeout)  # ACNBUILD_REGISTRY_TIMEOUT
     auth: Authenticator = field(init=False, repr=False)
     _authorization: str | None = field(default=None, init=False, repr=False)
 
@@ -126,7 +124,7 @@ class RegistryClient:
                 self._authorization = answer
                 return once(answer)
 
-        operation = f"{method} {path.split('/manifests/')[0].split('/blobs/')[0]}"
+        operation = f"{method} {path.split('/manifests/')[0].split('/blobs/')[0] or '/v2/'}"
         try:
             return retry.call(
                 operation, self.registry.address, attempt, is_transient=retry.exception_is_transient,
@@ -146,6 +144,16 @@ class RegistryClient:
         return BuildFailed(f"{what}: {self.registry.address} answered HTTP {error.code} {error.reason}")
 
     # --- API ------------------------------------------------------------------------------------
+
+    def ping(self) -> None:
+        """Check that the registry answers and accepts the login (the API root, ``/v2/``); UserError when refused.
+
+        Before a push through a tool: the docker engine retries a refused layer upload for 50 s on its own.
+        """
+        try:
+            self._send("GET", "", {}, None)
+        except urllib.error.HTTPError as error:
+            raise self._failure(error, f"logging in to {self.registry.address}") from None
 
     def manifest(self, repository: str, reference: str) -> Manifest | None:
         """GET a manifest by tag or digest; None when the registry has no such manifest."""

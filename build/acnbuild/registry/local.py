@@ -112,7 +112,7 @@ def start(
         if process.poll() is not None:
             tail = "\n".join(registry.log.read_text(errors="replace").splitlines()[-3:])
             raise UserError(f"docker-registry exited at start:\n{tail}", hint=f"see {registry.log}")
-        if _answers(registry.host) and process.poll() is None:
+        if _listens(process.pid, port) and _answers(registry.host):
             atomic_write(directory / "registry.json", json.dumps({"port": port, "pid": process.pid}))
             return registry
         time.sleep(0.05)
@@ -126,7 +126,7 @@ def status(directory: Path) -> LocalRegistry | None:
     except (FileNotFoundError, json.JSONDecodeError):
         return None
     registry = LocalRegistry(directory, state["port"], state["pid"])
-    alive = _pid_alive(registry.pid) and _answers(registry.host)
+    alive = _pid_alive(registry.pid) and _listens(registry.pid, registry.port) and _answers(registry.host)
     return registry if alive else None
 
 
@@ -153,6 +153,24 @@ def _pid_alive(pid: int) -> bool:
     with contextlib.suppress(ChildProcessError):  # reap a zombie child of ours: it counts as gone
         os.waitpid(pid, os.WNOHANG)
     return Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
+
+
+def _listens(pid: int, port: int) -> bool:
+    """Whether process ``pid`` itself holds the socket listening on 127.0.0.1:``port`` (Linux ``/proc``).
+
+    Answering on the port is not enough: another process may hold it, and then ours died with "address in use".
+    """
+    try:
+        inodes = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+        table = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    except OSError:
+        return False
+    wanted = f"0100007F:{port:04X}"  # 127.0.0.1 in /proc/net/tcp's little-endian hex
+    for line in table:
+        fields = line.split()
+        if len(fields) > 9 and fields[1] == wanted and fields[3] == "0A" and f"socket:[{fields[9]}]" in inodes:
+            return True  # state 0A: LISTEN
+    return False
 
 
 def _answers(host: str) -> bool:

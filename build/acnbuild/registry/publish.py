@@ -39,6 +39,7 @@ class PushStep:
         if self.builder is None:
             raise AssertionError("a plan made without its builder cannot be run")
         client = RegistryClient.for_reference(self.reference)
+        client.ping()  # a refused login fails here, at once, not after a tool's own retries
         if self.builder.image_id(self.reference) is not None:
             pushed = self.builder.push(self.reference, log)
         elif self.archive.is_file():

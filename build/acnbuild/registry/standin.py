@@ -13,8 +13,10 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from .. import process
 from ..errors import UserError
 from ..model import Repository
+from ..paths import Layout
 from ..references import Reference, Registry
 
 # Windows Server releases by SKU (the os.version upstream used for its per-SKU images).
@@ -30,8 +32,11 @@ def _buildah(*args: str) -> str:
     return result.stdout.strip()
 
 
-def push_standin(reference: Reference, os_version: str, arch: str = "amd64") -> Reference:
-    """Create and push a stand-in base as ``reference``; return it pinned by the digest the registry holds."""
+def push_standin(reference: Reference, os_version: str, arch: str = "amd64", log: Path | None = None) -> Reference:
+    """Create and push a stand-in base as ``reference``; return it pinned by the digest the registry holds.
+
+    The push is retried like every other registry operation (``process.run_with_retries``); ``log`` keeps its output.
+    """
     if shutil.which("buildah") is None:
         raise UserError("making a Windows stand-in base needs buildah", hint="apt-get install buildah")
     container = _buildah("from", "--quiet", "scratch")
@@ -44,7 +49,10 @@ def push_standin(reference: Reference, os_version: str, arch: str = "amd64") -> 
     with tempfile.TemporaryDirectory() as scratch:
         digest_file = Path(scratch) / "digest"
         tls = ["--tls-verify=false"] if reference.is_loopback else []
-        _buildah("push", "--quiet", *tls, "--digestfile", str(digest_file), image, f"docker://{reference}")
+        command = ["buildah", "push", "--quiet", *tls, "--digestfile", str(digest_file), image, f"docker://{reference}"]
+        env = {**os.environ, "BUILDAH_ISOLATION": os.environ.get("BUILDAH_ISOLATION", "chroot")}
+        process.run_with_retries(command, log or Path(scratch) / "push.log", what=f"buildah push {reference}",
+                                 target=reference.registry, scrub=(reference.registry,), env=env)  # fmt: skip
         digest = digest_file.read_text().strip()
     return reference.with_tag(None).with_digest(digest)
 
@@ -68,5 +76,6 @@ def push_for_repository(repo: Repository, registry: Registry) -> list[str]:
             seen.add(key)
             name = declared.repository.rsplit("/", 1)[-1]
             standin = Reference.parse(f"{registry}/standin/{name}:{declared.tag or 'latest'}")
-            lines.append(f"{key}={push_standin(standin, os_version)}")
+            log = Layout(repo.root).log(f"standin:{name}:{declared.tag or 'latest'}")
+            lines.append(f"{key}={push_standin(standin, os_version, log=log)}")
     return lines

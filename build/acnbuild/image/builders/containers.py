@@ -100,7 +100,8 @@ class ContainersBuilder:
         if request.insecure_pull:
             command += ["--tls-verify=false"]
         what = f"{self.name} build of {request.reference}"
-        process.run([*command, str(request.context)], log, what=what, env=self._env())
+        # Cut short, buildah and podman leave their working container behind: an interrupted run lets them finish.
+        process.run([*command, str(request.context)], log, what=what, env=self._env(), stop=process.Stop.DRAIN)
         if not iidfile.is_file():
             raise BuildFailed(f"{what} wrote no image id", log=str(log))
         image_id = iidfile.read_text().strip()

@@ -15,14 +15,15 @@ import os
 import shutil
 import socket
 import sys
+import threading
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ... import process, retry
+from ... import interrupts, process, retry
 from ...atomic import atomic_path, atomic_write
 from ...errors import BuildFailed, UserError
 from ...paths import user_cache
@@ -62,10 +63,11 @@ _NO_ENGINE.pop("DOCKER_CONTEXT", None)
 class EngineError(Exception):
     """The engine refused or failed an operation; ``text`` is its own error message."""
 
-    def __init__(self, text: str, status: int | None = None) -> None:
+    def __init__(self, text: str, status: int | None = None, *, timed_out: bool = False) -> None:
         super().__init__(text)
         self.text = text
         self.status = status
+        self.timed_out = timed_out  # we gave up waiting (a hung registry): worth another attempt
 
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
@@ -299,9 +301,8 @@ class DockerBuilder:
 
         def once() -> None:
             aux.clear()
-            for event in self._stream(
-                log, f"push {reference}", self.client.push(reference.name, reference.tag, stream=True, decode=True)
-            ):
+            events = self.client.push(reference.name, reference.tag, stream=True, decode=True)
+            for event in self._stream(log, f"push {reference}", events):
                 aux.update(event.get("aux") or {})
 
         self._retrying(f"push {reference}", reference, once, log)
@@ -329,27 +330,54 @@ class DockerBuilder:
         self._retrying(f"pull {reference}", reference, once, log)
 
     def _stream(self, log: Path, what: str, events: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        """Log the engine's progress events; an error event becomes an EngineError with the engine's own text."""
+        """Log the engine's progress events; an error event becomes an EngineError with the engine's own text.
+
+        The engine retries layer uploads on its own, silently for up to a minute: each retry it starts is shown.
+        An interrupted run cuts the stream, which makes the engine cancel the operation.
+        """
         import docker
 
         log.parent.mkdir(parents=True, exist_ok=True)
-        with open(log, "a") as handle:
+        retrying: set[str] = set()
+        cut = _stream_cutter(events)
+        timeout = retry.tool_timeout()
+        expired = threading.Event()
+
+        def expire() -> None:
+            expired.set()
+            cut()
+
+        watchdog = threading.Timer(timeout, expire)  # the engine never gives up on a hung registry by itself
+        watchdog.daemon = True
+        watchdog.start()
+        with open(log, "a") as handle, interrupts.stoppable(cut):
             handle.write(f"$ (docker engine) {what}\n")
             try:
                 for event in events:
                     handle.write(json.dumps(event) + "\n")
                     if event.get("error"):
                         raise EngineError(str(event["error"]))
+                    _show_engine_retry(what, event, retrying)
                     yield event
             except docker.errors.APIError as error:
                 handle.write(f"error: {error.explanation}\n")
                 raise EngineError(str(error.explanation or error), error.status_code) from None
+            except (OSError, ValueError) as error:  # the stream was cut (interrupt, timeout) or the engine went away
+                if not (interrupts.stopping.is_set() or expired.is_set()):
+                    raise EngineError(f"the engine's answer broke off: {error}") from None
+            finally:
+                watchdog.cancel()
+            interrupts.check()  # a cut stream ends like a finished one: it is not a success
+            if expired.is_set():
+                message = f"no result within {timeout:g} s, stopped (set {retry.TOOL_TIMEOUT} to wait longer)"
+                handle.write(f"error: {message}\n")
+                raise EngineError(message, timed_out=True)
 
     def _retrying(self, operation: str, reference: Reference, once: Any, log: Path) -> None:
         def transient(error: BaseException) -> bool:
             if not isinstance(error, EngineError):
                 return retry.exception_is_transient(error)
-            return retry.tool_output_is_transient(error.text, (reference.registry,))
+            return error.timed_out or retry.tool_output_is_transient(error.text, (reference.registry,))
 
         def describe(error: BaseException) -> str:
             return error.text if isinstance(error, EngineError) else str(error)
@@ -361,6 +389,37 @@ class DockerBuilder:
             raise _engine_failure(operation, error, log) from None
         except BuildFailed as failure:
             raise BuildFailed(failure.message, log=str(log)) from None
+
+
+def _show_engine_retry(what: str, event: dict[str, Any], retrying: set[str]) -> None:
+    """Say when the engine starts retrying a layer (its countdown is "Retrying in 5 seconds", "... 4 seconds", ...)."""
+    layer, status = str(event.get("id", "")), str(event.get("status", ""))
+    if not status.startswith("Retrying in"):
+        retrying.discard(layer)
+        return
+    if layer not in retrying:
+        retrying.add(layer)
+        print(f"docker {what}: layer {layer} failed; {status.lower()} (the engine's own retry)", file=sys.stderr,
+              flush=True)  # fmt: skip
+
+
+def _stream_cutter(events: Iterator[dict[str, Any]]) -> Callable[[], None]:
+    """How to cut an engine progress stream from another thread: shut its socket down.
+
+    docker-py returns a generator and keeps no other handle on the HTTP response; the generator's frame holds it.
+    When that is not where it used to be, cutting does nothing and the operation runs to its end.
+    """
+
+    def cut() -> None:
+        frame = getattr(events, "gi_frame", None)
+        response = frame.f_locals.get("response") if frame is not None else None
+        connection = getattr(getattr(response, "raw", None), "connection", None)  # urllib3's HTTPResponse.connection
+        sock = getattr(connection, "sock", None)
+        if isinstance(sock, socket.socket):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    return cut
 
 
 def _engine_failure(operation: str, error: EngineError, log: Path) -> BuildFailed | UserError:
