@@ -128,3 +128,12 @@ def test_the_workflow_builds_publishes_and_reruns_as_a_no_op(repository: Path, t
     for line, seconds in runner.timings[:first_round]:
         print(f"{seconds:6.1f}s  {line}")
     assert registry_state(registry.directory / "storage", namespace) == before, "the rerun pushed something new"
+    # The rerun's cells start cold (fresh checkouts, empty records) but share the workflow's remote cache: each
+    # compiles nothing and builds no image, it fetches them (README: "Remote cache").
+    for index, cell in enumerate(cells):
+        report = json.loads((tmp_path / "again" / f"cell-{index}" / "checkout" / "report.json").read_text())
+        assert report["remote_cache"]["location"] == f"{image_registry}/acnbuild-cache", cell
+        ran = [a["id"] for a in report["actions"] if a["kind"] in ("go-binary", "installer", "image")
+               and a["status"] == "built"]  # fmt: skip
+        assert not ran, f"{cell}: ran again despite the remote cache: {ran}"
+        assert any(a["status"] == "remote-hit" for a in report["actions"]), cell

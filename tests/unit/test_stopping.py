@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import filelock
@@ -190,3 +191,80 @@ def test_stale_temporary_directories_are_reclaimed(tmp_path: Path) -> None:
     removed = toolchain.reclaim_scratch(tmp_path, now=now)
     assert sorted(p.name for p in removed) == [f"build-{dead.pid}-a", "go-build111"]
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"build-{os.getpid()}-b", "go-build222", "other"]
+
+
+class CountingBatch:
+    """A batch whose members sleep a while when run together; counts how often each member ran."""
+
+    key = "pair"
+
+    def __init__(self) -> None:
+        self.runs: dict[str, int] = {}
+        self.groups: list[list[str]] = []
+        self._lock = threading.Lock()
+
+    def run(self, actions: Sequence[Action], log: Path) -> dict[str, Result]:
+        with self._lock:
+            self.groups.append(sorted(a.id for a in actions))
+            for action in actions:
+                self.runs[action.id] = self.runs.get(action.id, 0) + 1
+        interrupts.sleep(0.3)
+        return {a.id: {"ran": True} for a in actions}
+
+
+class Alone(Sleeper):
+    """A member's own step (what runs when it runs outside its batch); counts its runs in the batch's tally."""
+
+    def __init__(self, batch: CountingBatch, action_id: str) -> None:
+        super().__init__(0.3)
+        self.batch, self.action_id = batch, action_id
+
+    def run(self, log: Path) -> Result:
+        with self.batch._lock:
+            self.batch.groups.append([self.action_id])
+            self.batch.runs[self.action_id] = self.batch.runs.get(self.action_id, 0) + 1
+        return super().run(log)
+
+
+def batch_plan(batch: CountingBatch, order: Sequence[str]) -> Plan:
+    return Plan([Action(f"pair:{name}", "test", name, "f1", "test", Alone(batch, f"pair:{name}"), batch=batch)
+                 for name in order])  # fmt: skip
+
+
+def test_a_batch_member_locked_by_another_run_runs_on_its_own_after_it(tmp_path: Path) -> None:
+    held = filelock.FileLock(tmp_path / "locks" / "pair_b.lock", thread_local=False)
+    (tmp_path / "locks").mkdir()
+    held.acquire()  # another run is doing pair:b
+    threading.Timer(0.6, held.release).start()
+    batch, observer = CountingBatch(), Watching()
+    executor = Executor(RecordStore(tmp_path / "records"), tmp_path / "logs", 2, observer=observer,
+                        locks=tmp_path / "locks")  # fmt: skip
+    outcomes = executor.run(batch_plan(batch, ["a", "b"]))
+    assert [o.status for o in outcomes] == [Status.BUILT, Status.BUILT]
+    assert observer.waited == ["pair:b"]
+    assert batch.runs == {"pair:a": 1, "pair:b": 1}
+    assert batch.groups == [["pair:a"], ["pair:b"]]  # pair:a did not wait for pair:b's lock: it ran first, alone
+
+
+def test_two_runs_with_one_batch_in_opposite_orders_finish_and_run_each_member_once(tmp_path: Path) -> None:
+    batch = CountingBatch()
+    statuses: list[Status] = []
+
+    def execute(order: Sequence[str]) -> None:
+        executor = Executor(RecordStore(tmp_path / "records"), tmp_path / "logs", 2, locks=tmp_path / "locks")
+        statuses.extend(o.status for o in executor.run(batch_plan(batch, order)))
+
+    for _ in range(5):  # the two runs race for the members' locks differently each time
+        for path in (tmp_path / "records", tmp_path / "locks"):
+            shutil.rmtree(path, ignore_errors=True)
+        batch.runs.clear()
+        batch.groups.clear()
+        statuses.clear()
+        threads = [threading.Thread(target=execute, args=(o,), daemon=True) for o in (["a", "b"], ["b", "a"])]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=20)
+            assert not thread.is_alive(), "the two runs wait for each other"
+        assert batch.runs == {"pair:a": 1, "pair:b": 1}
+        assert sorted(statuses) == [Status.BUILT, Status.BUILT, Status.CACHED, Status.CACHED]
