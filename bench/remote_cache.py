@@ -6,7 +6,8 @@ A runner is a fresh clone of this checkout's HEAD with a fresh ``ACNBUILD_CACHE`
 hard-linked in, an empty Go build cache) and none of its images in the builder's store. A first runner fills a
 remote cache (a real registry on loopback) and is not timed; then, per run, one cold runner builds ``nox -s images``
 without a remote cache and one with it (``ACNBUILD_REMOTE_CACHE_MODE=read``, as an untrusted runner would).
-Prints medians and the ratio; the remote runs' JSON reports must show no action built. Machines are noisy: read
+Prints medians and the ratio; the remote runs' JSON reports must show no action built. ``bench/scenarios.py``
+runs the same measurement as its ``remote`` scenario. Machines are noisy: read
 the ratio. Everything it made (clones, caches, images, the registry) is removed at the end.
 """
 
@@ -22,6 +23,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,46 +96,62 @@ def remove_images(builder: str) -> None:
             subprocess.run([builder, "rmi", *ours], capture_output=True, check=False)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--platform", default="linux/amd64")
-    parser.add_argument("--builder", default="docker")
-    args = parser.parse_args()
-    nox = find_nox()
+@dataclass
+class RemoteCacheRuns:
+    """Seconds of cold runners without and with a warm remote cache, and what the remote runs' reports counted."""
+
+    without: list[float] = field(default_factory=list)
+    with_cache: list[float] = field(default_factory=list)
+    counts: list[dict[str, int]] = field(default_factory=list)
+
+
+def measure(runs: int, platform: str, builder: str, nox: str, say: Callable[[str], None] = print) -> RemoteCacheRuns:
+    """A first runner fills a fresh remote cache (not timed); then, per run, a cold runner without it and one with
+    it (read-only). Everything it made (clones, caches, images, the registry) is removed at the end."""
     chain = toolchain.ensure(ROOT)
     toolchain_dir = chain.goroot.parent
     assert toolchain_dir.parent == user_cache() / "toolchains"
     work = Path(tempfile.mkdtemp(prefix="acnbench-remote-"))
     registry = local.start(work / "registry")
     cache = f"{registry.host}/acnbuild-cache-{uuid.uuid4().hex[:8]}"
-    without: list[float] = []
-    with_cache: list[float] = []
-    counts: list[dict[str, int]] = []
+    measured = RemoteCacheRuns()
     try:
-        remove_images(args.builder)
+        remove_images(builder)
         first = Runner(work, "first", toolchain_dir)
-        fill_seconds, fill_counts = first.build(nox, args.platform, args.builder, cache, mode="readwrite")
-        print(f"first runner (fills {cache}): {fill_seconds:.1f} s {fill_counts}", flush=True)
-        for run in range(args.runs):
-            remove_images(args.builder)
-            seconds, _ = Runner(work, f"cold-{run}", toolchain_dir).build(nox, args.platform, args.builder, None)
-            without.append(seconds)
-            remove_images(args.builder)
-            seconds, found = Runner(work, f"remote-{run}", toolchain_dir).build(nox, args.platform, args.builder,
-                                                                                 cache)  # fmt: skip
-            with_cache.append(seconds)
-            counts.append(found)
-            print(f"run {run + 1}: no remote cache {without[-1]:.1f} s, warm remote cache {seconds:.1f} s {found}",
-                  flush=True)  # fmt: skip
+        fill_seconds, fill_counts = first.build(nox, platform, builder, cache, mode="readwrite")
+        say(f"remote cache: first runner (fills {cache}): {fill_seconds:.1f} s {fill_counts}")
+        for run in range(runs):
+            remove_images(builder)
+            seconds, _ = Runner(work, f"cold-{run}", toolchain_dir).build(nox, platform, builder, None)
+            measured.without.append(seconds)
+            remove_images(builder)
+            seconds, found = Runner(work, f"remote-{run}", toolchain_dir).build(nox, platform, builder, cache)
+            measured.with_cache.append(seconds)
+            measured.counts.append(found)
+            if found.get("built"):
+                raise SystemExit(f"error: a runner with a warm remote cache built something: {found}")
+            say(f"remote cache run {run + 1}: no remote cache {measured.without[-1]:.1f} s, warm remote cache "
+                f"{seconds:.1f} s {found}")  # fmt: skip
     finally:
-        remove_images(args.builder)
+        remove_images(builder)
         registry.stop()
         shutil.rmtree(work, ignore_errors=True)
-    base, ours = statistics.median(without), statistics.median(with_cache)
+    return measured
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--platform", default="linux/amd64")
+    parser.add_argument("--builder", default="docker")
+    args = parser.parse_args()
+    measured = measure(args.runs, args.platform, args.builder, find_nox())
+    base, ours = statistics.median(measured.without), statistics.median(measured.with_cache)
     print(f"\n{args.platform}, {args.builder}, {args.runs} runs each, {os.cpu_count()} CPUs (median seconds)")
     print(f"  cold runner, no remote cache:    {base:.2f} s")
-    print(f"  cold runner, warm remote cache:  {ours:.2f} s   (built: {sum(c.get('built', 0) for c in counts)})")
+    print(
+        f"  cold runner, warm remote cache:  {ours:.2f} s   (built: {sum(c.get('built', 0) for c in measured.counts)})"
+    )
     print(f"  ratio no cache / remote cache:   {base / ours:.1f}x")
 
 

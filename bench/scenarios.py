@@ -1,6 +1,6 @@
 """Our build against two Dockerfile baselines, in the same run: one table of medians and ratios.
 
-    .nox/_acnbuild/bin/python bench/scenarios.py [--runs 3] [--matrix] [--only cold,noop,edit,floor]
+    .nox/_acnbuild/bin/python bench/scenarios.py [--runs 3] [--matrix] [--only cold,noop,edit,remote,floor]
                                                  [--components cns,...] [--prune-build-cache]
 
 Scenarios, for every image of the selected components on linux/amd64 (``--matrix``: also linux/arm64 and
@@ -8,6 +8,8 @@ windows/amd64, each component where it ships):
   cold   empty caches (see bench/systems.py for what that means for each build)
   noop   the same build again, nothing changed
   edit   a comment appended to components/cns/cmd/azure-cns/main.go (reverted afterwards)
+  remote a second CI runner, cold, with a warm remote cache, against the same cold runner with none
+         (linux/amd64, docker, all components; bench/remote_cache.py)
   floor  the no-op floor: a no-op ``nox -s cns-image`` and ``nox -s images`` against an empty session, which
          nox cannot express without adding a session to the noxfile, so it is measured as
          ``nox --version`` (nox's own start-up) + ``.nox/_acnbuild/bin/python -c pass`` (the interpreter every
@@ -30,7 +32,7 @@ import tempfile
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -38,39 +40,18 @@ from pathlib import Path
 
 import baselines
 import enginestate
+import remote_cache
 import systems
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
 ROOT = Path(__file__).resolve().parents[1]
-SCENARIOS = ("cold", "noop", "edit", "floor")
+SCENARIOS = ("cold", "noop", "edit", "remote", "floor")
+WORKSPACE_SCENARIOS = ("cold", "noop", "edit", "floor")  # the ones run in the baseline workspace
 MATRIX = ("linux/amd64", "linux/arm64", "windows/amd64")
 ALL_PLATFORMS = "all platforms"
 console = Console(highlight=False, width=max(Console().width, 150))
-
-
-# --- the later "remote cache" scenario -------------------------------------------------------------------------
-
-ColdBuild = Callable[[str | None], float]
-
-
-def remote_cache_samples(cold_build: ColdBuild, remote: str, runs: int) -> tuple[list[float], list[float]]:
-    """A second runner, cold, with a warm remote cache, against the same runner with none.
-
-    ``cold_build(remote)`` must start from a fresh runner (new clone, empty local caches, no images), build with
-    ``remote`` as its remote cache (``None``: none) and return its wall seconds. The first call plays the first
-    runner that fills the remote and is not measured. Returns (with remote cache, without). Our build has no
-    remote cache yet; when it does, pass a callable that runs ``systems.Ours.reset`` and then the session with the
-    remote-cache setting, and add the two lists to the table as a ``remote`` scenario.
-    """
-    cold_build(remote)
-    with_remote: list[float] = []
-    without: list[float] = []
-    for _ in range(runs):
-        without.append(cold_build(None))
-        with_remote.append(cold_build(remote))
-    return with_remote, without
 
 
 # --- results ---------------------------------------------------------------------------------------------------
@@ -344,31 +325,55 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the temporary clones and logs")
     args = parser.parse_args()
     wanted = args.only.split(",")
-    if "remote-cache" in wanted:
-        raise SystemExit("error: our build has no remote cache yet; see remote_cache_samples() in bench/scenarios.py")
     bad = [s for s in wanted if s not in SCENARIOS]
     if bad or args.runs < 1:
         raise SystemExit(f"error: --only takes {', '.join(SCENARIOS)} and --runs must be >= 1 (got {args.only!r})")
     start = time.perf_counter()
-    try:
-        with workspace(args) as bench:
-            for rep in range(args.runs):
-                bench.repetition(rep)
-    except systems.BenchError as exc:
-        raise SystemExit(f"error: {exc}") from None
-    labels = [bench.ours.label, *(b.label for b in bench.baselines)]
+    bench: Bench | None = None
+    if any(s in WORKSPACE_SCENARIOS for s in wanted):
+        try:
+            with workspace(args) as bench:
+                for rep in range(args.runs):
+                    bench.repetition(rep)
+        except systems.BenchError as exc:
+            raise SystemExit(f"error: {exc}") from None
+    remote = None
+    if "remote" in wanted:
+        remote = remote_cache.measure(args.runs, "linux/amd64", "docker", find_nox(args.nox),
+                                      say=lambda line: console.print(line, style="dim"))  # fmt: skip
     console.print()
-    console.print(
-        f"{len(bench.setting.components)} component(s) ({', '.join(bench.setting.components)}), {args.runs} run(s), "
-        f"{os.cpu_count()} CPUs; baselines run {bench.setting.jobs} image builds at a time (ours: its default pool)"
-    )
-    if any(s in bench.scenarios for s in ("cold", "noop", "edit")):
-        console.print(build_table(bench.results, bench.platforms, labels))
-    if "floor" in bench.scenarios:
-        console.print(floor_table(bench.results))
-    for note in notes(bench):
-        console.print(f"note: {note}")
+    if bench is not None:
+        labels = [bench.ours.label, *(b.label for b in bench.baselines)]
+        console.print(
+            f"{len(bench.setting.components)} component(s) ({', '.join(bench.setting.components)}), {args.runs} "
+            f"run(s), {os.cpu_count()} CPUs; baselines run {bench.setting.jobs} image builds at a time (ours: its "
+            "default pool)"
+        )
+        if any(s in bench.scenarios for s in ("cold", "noop", "edit")):
+            console.print(build_table(bench.results, bench.platforms, labels))
+        if "floor" in bench.scenarios:
+            console.print(floor_table(bench.results))
+    if remote is not None:
+        console.print(remote_table(remote))
+    if bench is not None:
+        for note in notes(bench):
+            console.print(f"note: {note}")
     console.print(f"total benchmark time {time.perf_counter() - start:.0f} s", style="dim")
+
+
+def remote_table(measured: remote_cache.RemoteCacheRuns) -> Table:
+    table = Table(title="remote cache (linux/amd64, docker, all components), seconds: median [min-max]",
+                  box=box.SIMPLE_HEAD)  # fmt: skip
+    table.add_column("second CI runner, cold")
+    table.add_column("seconds", justify="right")
+    table.add_column("speed-up", justify="right")
+    table.add_column("actions built / remote hits", justify="right")
+    hits = sum(c.get("remote-hit", 0) for c in measured.counts)
+    built = sum(c.get("built", 0) for c in measured.counts)
+    table.add_row("no remote cache", _cell(measured.without), "", "")
+    table.add_row("warm remote cache", _cell(measured.with_cache), _ratio(measured.without, measured.with_cache),
+                  f"{built} / {hits}")  # fmt: skip
+    return table
 
 
 def notes(bench: Bench) -> list[str]:
