@@ -150,8 +150,8 @@ def test_a_corrupt_entry_is_a_miss_and_an_unreachable_cache_never_fails_a_build(
     two = second.build(*args)
     assert by_id(two)["go:ipv6-hp-bpf:linux/amd64"]["status"] == "built"  # compiled again, not failed
     assert any("corrupt" in note for note in by_id(two)["go:ipv6-hp-bpf:linux/amd64"]["notes"])
-    built_again = second.root / "output/linux_amd64/ipv6-hp-bpf"
-    assert built_again.read_bytes() == (first.root / "output/linux_amd64/ipv6-hp-bpf").read_bytes()
+    output = by_id(two)["go:ipv6-hp-bpf:linux/amd64"]["details"]["output"]  # output/linux_amd64/bpf-prog/...
+    assert (second.root / output).read_bytes() == (first.root / output).read_bytes()
     assert by_id(two)["image:ipv6-hp-bpf:linux/amd64:docker"]["status"] == "remote-hit"
     assert docker_client.images.get(image["details"]["reference"]).id == image["output_digest"]
 

@@ -191,6 +191,7 @@ class RegistryRemoteCache:
         if isinstance(found, Miss):
             return found
         data, layer = found
+        step.layout.make_room(step.output.parent)  # a file left by the earlier flat output layout
         with atomic_path(step.output) as partial:
             partial.write_bytes(data)
             os.chmod(partial, FILE_MODE)
