@@ -91,6 +91,16 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[localregistry
     running.stop()
 
 
+@pytest.fixture
+def private_registry(tmp_path: Path) -> Iterator[localregistry.LocalRegistry]:
+    """A registry of the test's own, for a test that damages its storage (blobs are shared by every repository
+    of a registry, so a corrupted blob in the session's registry would corrupt other tests' pushes)."""
+    require(shutil.which("docker-registry") is not None, "docker-registry (Debian package docker-registry)")
+    running = localregistry.start(tmp_path / "private-registry")
+    yield running
+    running.stop()
+
+
 @pytest.fixture(scope="session")
 def windows_overrides(registry: localregistry.LocalRegistry) -> list[str]:
     """Stand-ins for the declared Windows bases in the loopback registry, as --base-override values."""

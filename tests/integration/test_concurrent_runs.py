@@ -73,7 +73,7 @@ def test_a_run_reaching_work_in_progress_waits_for_it_and_says_so(
     env = environment(shared_go_cache)
     args = ["-s", f"{slow_component.COMPONENT}-image", "--", "--json"]
     first = NoxRun(checkout, args, env)
-    first.wait_for(lambda: first.running(rf"go build .*/cmd/{slow_component.COMPONENT}$"), "the slow compile")
+    first.wait_for(lambda: first.running(rf"go build .*/cmd/{slow_component.COMPONENT}(\s|$)"), "the slow compile")
     second = NoxRun(checkout, args, env)
     one, two = statuses(first), statuses(second)
 

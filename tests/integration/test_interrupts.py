@@ -114,7 +114,7 @@ def test_sigint_during_a_go_compile(checkout: Path, own_cache: Path, docker_clie
     env = environment(own_cache)
     args = ["-s", "images", "--", "--component", "azure-ipam", "--component", slow_component.COMPONENT]
     run = NoxRun(checkout, args, env)
-    compiling = rf"go build .*/cmd/{slow_component.COMPONENT}$"
+    compiling = rf"go build .*/cmd/{slow_component.COMPONENT}(\s|$)"
     run.wait_for(lambda: run.running(compiling), "the slow compile")
     run.signal(signal.SIGINT)
     code = run.finish()

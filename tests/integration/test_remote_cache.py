@@ -126,8 +126,9 @@ def test_two_runners_share_one_remote_cache(
 
 
 def test_a_corrupt_entry_is_a_miss_and_an_unreachable_cache_never_fails_a_build(
-    monorepo_copy: Path, tmp_path: Path, registry: LocalRegistry, docker_client: Any
+    monorepo_copy: Path, tmp_path: Path, private_registry: LocalRegistry, docker_client: Any
 ) -> None:
+    registry = private_registry  # its storage is corrupted below
     cache = Reference.parse(f"{registry.host}/acnbuild-cache-{uuid.uuid4().hex[:8]}")
     (tmp_path / "one").mkdir()
     (tmp_path / "two").mkdir()

@@ -65,8 +65,10 @@ def test_the_matrix_comes_from_plan_and_picks_runner_and_builder() -> None:
     build = jobs["build"]
     assert build["needs"] == "setup" and build["runs-on"] == "${{ matrix.runner }}"
     assert build["strategy"]["matrix"] == "${{ fromJSON(needs.setup.outputs.matrix) }}"
-    push = build["steps"][-1]["run"]
+    push = next(s["run"] for s in build["steps"] if "-image-push" in s.get("run", ""))
     assert "--platform ${{ matrix.platform }} --builder ${{ matrix.builder }}" in push
+    assert "--report report.json --profile profile.json" in push
+    assert wf.load(WORKFLOW)["env"]["ACNBUILD_REMOTE_CACHE"] == "${{ vars.IMAGE_REGISTRY }}/acnbuild-cache"
     assert jobs["merge"]["needs"] == "build"
     cache = next(s for s in build["steps"] if s.get("uses", "").startswith("actions/cache@"))
     assert "hashFiles('requirements/go-toolchain.txt')" in cache["with"]["key"]

@@ -343,18 +343,20 @@ def compile_batch(
     outputs = [output for _, output in builds]
     outputs[0].parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".batch-", dir=outputs[0].parent))
+    names = ", ".join(b.binary.name for b in jobs)
     try:
-        command = batch_command(toolchain.go, jobs, staging)
-        with open(log, "a") as handle:
-            handle.write("$ " + " ".join(command) + "\n")
-            handle.write(json.dumps(toolchain.env(platform), indent=1) + "\n")
-            handle.flush()
-            result = subprocess.run(command, cwd=root, env=toolchain.env(platform), stdout=handle,
-                                    stderr=subprocess.STDOUT, check=False)  # fmt: skip
-        if result.returncode != 0:
-            tail = log.read_text().splitlines()[-15:]
-            names = ", ".join(b.binary.name for b in jobs)
-            raise BuildFailed(f"go build of {names} for {platform} failed:\n" + "\n".join(tail), log=str(log))
+        with toolchain.scratch() as scratch:  # go's work directory: removed even when go is stopped by a signal
+            env = {**toolchain.env(platform), "TMPDIR": str(scratch)}
+            with open(log, "a") as handle:
+                handle.write(json.dumps(env, indent=1) + "\n")
+            command = batch_command(toolchain.go, jobs, staging)
+            try:
+                process.run(command, log, what=f"go build of {names}", env=env, cwd=root)
+            except process.ToolFailed as failure:
+                tail = log.read_text().splitlines()[-15:]
+                raise BuildFailed(
+                    f"go build of {names} for {platform} failed:\n" + "\n".join(tail), log=str(log)
+                ) from failure
         for check in verify:
             check()
         for build, output in builds:
