@@ -269,15 +269,19 @@ def compile_binary(
         env["TMPDIR"] = str(scratch)
         command = build.command(toolchain.go, partial)
         log.write_text(json.dumps(env, indent=1) + "\n")
-        try:
-            process.run(command, log, what=f"go build of {build.binary.name}", env=env, cwd=root)
-        except process.ToolFailed as failure:
-            tail = log.read_text().splitlines()[-15:]
-            raise BuildFailed(
-                f"go build of {build.binary.name} for {build.platform} failed:\n" + "\n".join(tail), log=str(log)
-            ) from failure
+        _go_build(command, log, build.binary.name, build.platform, env, root)
         if verify is not None:
             verify()
+
+
+def _go_build(command: Sequence[str], log: Path, names: str, platform: Platform, env: dict[str, str], root: Path
+              ) -> None:  # fmt: skip
+    """Run one ``go build``; a failure names what was compiled and shows the end of the compiler's output."""
+    try:
+        process.run(command, log, what=f"go build of {names}", env=env, cwd=root)
+    except process.ToolFailed as failure:
+        tail = log.read_text().splitlines()[-15:]
+        raise BuildFailed(f"go build of {names} for {platform} failed:\n" + "\n".join(tail), log=str(log)) from failure
 
 
 # File systems stamp writes with a coarse clock that may lag time.time_ns() by a tick: count edits made this long
@@ -349,14 +353,7 @@ def compile_batch(
             env = {**toolchain.env(platform), "TMPDIR": str(scratch)}
             with open(log, "a") as handle:
                 handle.write(json.dumps(env, indent=1) + "\n")
-            command = batch_command(toolchain.go, jobs, staging)
-            try:
-                process.run(command, log, what=f"go build of {names}", env=env, cwd=root)
-            except process.ToolFailed as failure:
-                tail = log.read_text().splitlines()[-15:]
-                raise BuildFailed(
-                    f"go build of {names} for {platform} failed:\n" + "\n".join(tail), log=str(log)
-                ) from failure
+            _go_build(batch_command(toolchain.go, jobs, staging), log, names, platform, env, root)
         for check in verify:
             check()
         for build, output in builds:
