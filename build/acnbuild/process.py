@@ -53,6 +53,23 @@ def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def is_alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs. A zombie counts as gone (a child of ours is reaped on the way); one we
+    may not signal (another user's) as running."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+    try:
+        return "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
+    except FileNotFoundError:
+        return False
+
+
 def _signal_group(child: subprocess.Popen[str], signum: int) -> None:
     """Signal the tool's process group (its pid: it leads the group) while anything of it may still run."""
     if child.returncode is None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import filelock
 
-from .. import interrupts
+from .. import interrupts, process
 from ..errors import UserError
 from ..paths import user_cache
 from ..platforms import Platform
@@ -166,7 +166,7 @@ def reclaim_scratch(tmp: Path, now: float | None = None) -> list[Path]:
             name, stale = entry.name, False
             if name.startswith(SCRATCH_PREFIX):
                 pid = name[len(SCRATCH_PREFIX) :].split("-", 1)[0]
-                stale = pid.isdigit() and not _running(int(pid))
+                stale = pid.isdigit() and not process.is_alive(int(pid))
             elif name.startswith("go-build"):
                 with contextlib.suppress(FileNotFoundError):
                     stale = moment - entry.stat().st_mtime > STALE_GO_WORK
@@ -176,16 +176,6 @@ def reclaim_scratch(tmp: Path, now: float | None = None) -> list[Path]:
                 shutil.rmtree(entry, ignore_errors=True)
                 removed.append(entry)
     return removed
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _toolchain_at(target: Path, cache: Path, *, create: bool = True) -> GoToolchain | None:

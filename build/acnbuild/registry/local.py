@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -15,6 +14,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import process
 from ..atomic import atomic_write
 from ..errors import UserError
 
@@ -126,7 +126,7 @@ def status(directory: Path) -> LocalRegistry | None:
     except (FileNotFoundError, json.JSONDecodeError):
         return None
     registry = LocalRegistry(directory, state["port"], state["pid"])
-    alive = _pid_alive(registry.pid) and _listens(registry.pid, registry.port) and _answers(registry.host)
+    alive = process.is_alive(registry.pid) and _listens(registry.pid, registry.port) and _answers(registry.host)
     return registry if alive else None
 
 
@@ -137,22 +137,10 @@ def stop(directory: Path) -> bool:
         return False
     os.kill(registry.pid, signal.SIGTERM)
     for _ in range(100):
-        if not _pid_alive(registry.pid):
+        if not process.is_alive(registry.pid):
             break
         time.sleep(0.05)
     return True
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    with contextlib.suppress(ChildProcessError):  # reap a zombie child of ours: it counts as gone
-        os.waitpid(pid, os.WNOHANG)
-    return Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
 
 
 def _listens(pid: int, port: int) -> bool:
