@@ -18,6 +18,7 @@ os.environ.setdefault("TC_HOST", "127.0.0.1")
 import docker
 from acnbuild import discover, sessions
 from acnbuild.engine.executor import Outcome
+from acnbuild.go import toolchain
 from acnbuild.references import Registry
 from acnbuild.registry import local as localregistry
 from acnbuild.registry import standin
@@ -89,6 +90,18 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[localregistry
     running = localregistry.start(tmp_path_factory.mktemp("registry"))
     yield running
     running.stop()
+
+
+@pytest.fixture
+def own_cache(tmp_path: Path) -> Path:
+    """An ACNBUILD_CACHE of the test's own (its tmp/ is the test's to inspect) sharing the installed toolchain and
+    the warm Go build cache of the user's cache."""
+    shared = toolchain.ensure(REPO_ROOT).cache
+    cache = tmp_path / "acnbuild-cache"
+    cache.mkdir()
+    for name in ("toolchains", "go-build"):
+        (cache / name).symlink_to(shared / name)
+    return cache
 
 
 @pytest.fixture

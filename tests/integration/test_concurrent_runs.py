@@ -29,24 +29,13 @@ def statuses(run: NoxRun) -> dict[str, str]:
     return {o["id"]: o["status"] for o in json.loads(run.stdout)}
 
 
-@pytest.fixture
-def shared_go_cache(tmp_path: Path) -> Path:
-    """An ACNBUILD_CACHE of the test's own sharing the installed toolchain and the warm Go build cache."""
-    shared = toolchain.ensure(REPO_ROOT).cache
-    cache = tmp_path / "acnbuild-cache"
-    cache.mkdir()
-    for name in ("toolchains", "go-build"):
-        (cache / name).symlink_to(shared / name)
-    return cache
-
-
 def test_two_images_runs_in_one_checkout_do_each_action_once(
-    monorepo_copy: Path, shared_go_cache: Path, docker_client: docker.DockerClient
+    monorepo_copy: Path, own_cache: Path, docker_client: docker.DockerClient
 ) -> None:
     """The issue's case: after an edit, two `nox -s images` at once. Before the per-action locks one failed with a
     FileNotFoundError (both staging the same context) or both did all the work."""
     checkout = nox_checkout(monorepo_copy)
-    env = environment(shared_go_cache)
+    env = environment(own_cache)
     args = ["-s", "images", "--", "--json"]
     statuses(NoxRun(checkout, args, env))
     source = checkout / "components" / "azure-ipam" / "cmd" / "azure-ipam" / "main.go"
@@ -66,11 +55,11 @@ def test_two_images_runs_in_one_checkout_do_each_action_once(
 
 
 def test_a_run_reaching_work_in_progress_waits_for_it_and_says_so(
-    monorepo_copy: Path, shared_go_cache: Path, docker_client: docker.DockerClient
+    monorepo_copy: Path, own_cache: Path, docker_client: docker.DockerClient
 ) -> None:
     checkout = nox_checkout(monorepo_copy)
     slow_component.slower_compile(checkout, closures=12000)
-    env = environment(shared_go_cache)
+    env = environment(own_cache)
     args = ["-s", f"{slow_component.COMPONENT}-image", "--", "--json"]
     first = NoxRun(checkout, args, env)
     first.wait_for(lambda: first.running(rf"go build .*/cmd/{slow_component.COMPONENT}(\s|$)"), "the slow compile")

@@ -22,13 +22,11 @@ from pathlib import Path
 
 import docker
 import pytest
-from acnbuild.go import toolchain
 from acnbuild.paths import Layout
 from acnbuild.references import Reference
 from acnbuild.registry import local as localregistry
 from acnbuild.registry.client import RegistryClient
 
-from tests.conftest import REPO_ROOT
 from tests.integration.conftest import TEST_REGISTRY, require
 from tests.support import slow_component
 from tests.support.sessions import NoxRun, nox_checkout, pinned_version
@@ -41,18 +39,6 @@ EXIT: dict[int, int] = {signal.SIGINT: 130, signal.SIGTERM: 143}
 @pytest.fixture
 def checkout(monorepo_copy: Path) -> Path:
     return nox_checkout(monorepo_copy)
-
-
-@pytest.fixture
-def own_cache(tmp_path: Path) -> Path:
-    """An ACNBUILD_CACHE of this test's own, so its tmp/ is the test's to inspect; it shares the installed
-    toolchain and the warm Go build cache of the user's cache."""
-    shared = toolchain.ensure(REPO_ROOT).cache
-    cache = tmp_path / "acnbuild-cache"
-    cache.mkdir()
-    for name in ("toolchains", "go-build"):
-        (cache / name).symlink_to(shared / name)
-    return cache
 
 
 def environment(cache: Path, **extra: str) -> dict[str, str]:
