@@ -30,6 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "build"))
 
+import systems  # noqa: E402
 from acnbuild.go import toolchain  # noqa: E402
 from acnbuild.paths import user_cache  # noqa: E402
 from acnbuild.registry import local  # noqa: E402
@@ -37,16 +38,6 @@ from acnbuild.registry import local  # noqa: E402
 REGISTRY = "acnbench.local/remote"
 SCRUBBED = ("PLATFORM", "PLATFORMS", "GOOS", "GOARCH", "VERSION", "IMAGE_REGISTRY", "CONTAINER_BUILDER",
             "ACNBUILD_CACHE", "ACNBUILD_REMOTE_CACHE", "ACNBUILD_REMOTE_CACHE_MODE", "SOURCE_DATE_EPOCH")  # fmt: skip
-
-
-def find_nox() -> str:
-    found = shutil.which("nox")
-    if found is None:
-        raise SystemExit("error: nox is not on PATH")
-    if "/.pyenv/shims/" in found:  # the shim is a bash script costing ~0.2 s a call: time nox itself
-        real = subprocess.run(["pyenv", "which", "nox"], capture_output=True, text=True, check=False).stdout.strip()
-        return real or found
-    return found
 
 
 class Runner:
@@ -145,7 +136,7 @@ def main() -> None:
     parser.add_argument("--platform", default="linux/amd64")
     parser.add_argument("--builder", default="docker")
     args = parser.parse_args()
-    measured = measure(args.runs, args.platform, args.builder, find_nox())
+    measured = measure(args.runs, args.platform, args.builder, systems.find_nox(None))
     base, ours = statistics.median(measured.without), statistics.median(measured.with_cache)
     print(f"\n{args.platform}, {args.builder}, {args.runs} runs each, {os.cpu_count()} CPUs (median seconds)")
     print(f"  cold runner, no remote cache:    {base:.2f} s")

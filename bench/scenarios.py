@@ -133,17 +133,6 @@ def floor_table(results: Results) -> Table:
 # --- the run ---------------------------------------------------------------------------------------------------
 
 
-def find_nox(explicit: str | None) -> str:
-    """nox as a user runs it, minus a pyenv shim's own start-up (a bash script that costs ~0.2 s per call)."""
-    found = explicit or shutil.which("nox")
-    if found is None:
-        raise SystemExit("error: nox is not on PATH (pip install nox), or pass --nox PATH")
-    if "/.pyenv/shims/" in found:
-        real = subprocess.run(["pyenv", "which", "nox"], capture_output=True, text=True, check=False).stdout.strip()
-        found = real or found
-    return found
-
-
 @dataclass
 class Bench:
     setting: systems.Setting
@@ -247,7 +236,7 @@ def workspace(args: argparse.Namespace) -> Iterator[Bench]:
     started = datetime.now(UTC)
     work = Path(tempfile.mkdtemp(prefix="acnbench-"))
     token = uuid.uuid4().hex[:8]
-    nox = find_nox(args.nox)
+    nox = systems.find_nox(args.nox)
     registry_dir = work / "registry"
     storage_root = work / "buildah"
     storage = ["--root", str(storage_root / "root"), "--runroot", str(storage_root / "run")]
@@ -339,7 +328,7 @@ def main() -> None:
             raise SystemExit(f"error: {exc}") from None
     remote = None
     if "remote" in wanted:
-        remote = remote_cache.measure(args.runs, "linux/amd64", "docker", find_nox(args.nox),
+        remote = remote_cache.measure(args.runs, "linux/amd64", "docker", systems.find_nox(args.nox),
                                       say=lambda line: console.print(line, style="dim"))  # fmt: skip
     console.print()
     if bench is not None:

@@ -313,3 +313,14 @@ def edited(checkouts: list[Path], token: str) -> Iterator[None]:
     finally:
         for checkout, data in originals.items():
             (checkout / EDITED).write_bytes(data)
+
+
+def find_nox(explicit: str | None) -> str:
+    """nox as a user runs it, minus a pyenv shim's own start-up (a bash script that costs ~0.2 s per call)."""
+    found = explicit or shutil.which("nox")
+    if found is None:
+        raise SystemExit("error: nox is not on PATH (pip install nox), or pass --nox PATH")
+    if "/.pyenv/shims/" in found:
+        real = subprocess.run(["pyenv", "which", "nox"], capture_output=True, text=True, check=False).stdout.strip()
+        found = real or found
+    return found
